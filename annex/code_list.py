@@ -1,0 +1,57 @@
+"""厚生局 コード内容別医療機関一覧 (code lists of 医科 institutions), as collected in the headerless CSV
+`all_med_inst_cd_YYYYMM.csv`: 9-digit code (prefecture + 7), 7-digit code, 名称, 郵便番号, 住所 (no prefecture).
+
+It names institutions that have no notification in the 名簿 (so they are missing from it), which is what
+lets a hospital without a 施設基準 row still be linked to its 医療機関コード.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import polars as pl
+
+from annex import codes
+from annex.csvio import EncodingError, decode, rows_with_line_numbers
+from annex.findings import ReadResult, failed_file, finding
+
+CODE_LIST_COLUMNS = {"inst_code": pl.String, "pref_code": pl.String, "name": pl.String, "postcode": pl.String,
+                     "address": pl.String, "as_of": pl.Date, "source_file": pl.String, "source_row": pl.Int64}
+
+
+def read_code_list(path: str | Path, prefs: set[str] | None = None) -> ReadResult:
+    path = Path(path)
+    m = re.search(r"(\d{6})", path.name)
+    as_of = dt.date(int(m.group(1)[:4]), int(m.group(1)[4:]), 1) if m else None
+    try:
+        txt, _ = decode(path.read_bytes())
+    except (OSError, EncodingError) as exc:
+        return failed_file("code_list", path, "unreadable", f"医療機関コード一覧を読めません: {exc}",
+                           empty_schema=CODE_LIST_COLUMNS)
+    res = ReadResult("code_list", str(path), pl.DataFrame(schema=CODE_LIST_COLUMNS),
+                     as_of=as_of.isoformat() if as_of else None)
+    rows = []
+    for line, f in rows_with_line_numbers(txt):
+        res.rows_in += 1
+        if not any(x.strip() for x in f):
+            res.skipped_blank += 1
+            continue
+        if len(f) < 5 or not re.fullmatch(r"\d{9}", f[0].strip()):
+            res.findings.append(finding(path, None, line, "コード", f[0] if f else "", "code_format",
+                                        "1列目は9桁の医療機関コード（都道府県2桁＋7桁）、列は5つ（コード・7桁コード・名称・郵便番号・住所）です。"))
+            continue
+        c9 = f[0].strip()
+        if prefs is not None and c9[:2] not in prefs:
+            res.out_of_scope += 1
+            continue
+        code = codes.inst_code(c9[:2], "1", c9[2:])
+        if not codes.inst_code_check_ok(code):
+            res.findings.append(finding(path, None, line, "コード", c9, "check_digit",
+                                        f"医療機関コード {code} の検査数字が合いません（行は取り込みます）。", severity="warning"))
+        pc = re.sub(r"\D", "", f[3])
+        rows.append({"inst_code": code, "pref_code": c9[:2], "name": f[2].strip(),
+                     "postcode": f"{pc[:3]}-{pc[3:]}" if len(pc) == 7 else None, "address": f[4].strip(),
+                     "as_of": as_of, "source_file": str(path), "source_row": line})
+    res.accepted = pl.DataFrame(rows, schema=CODE_LIST_COLUMNS)
+    return res

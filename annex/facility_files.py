@@ -1,0 +1,163 @@
+"""医療情報ネット open data facility files (01-1 hospitals, 02-1 clinics, 03-1 dental), as .csv or .csv.zip."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from pathlib import Path
+
+import polars as pl
+
+from annex import codes
+from annex.csvio import EncodingError, decode, rows_with_line_numbers
+from annex.findings import ReadResult, failed_file, finding, validate
+from schemas.facility_file import FacilityFile
+
+FILE_NAME = re.compile(r"^(0[123])-1_(hospital|clinic|dental)_facility_info_(\d{8})(?:\.csv)?(?:\.csv|\.zip)$")
+KIND_BY_PREFIX = {"01": "hospital", "02": "clinic", "03": "dental"}
+
+# publisher header -> our column. Only the first five are required; the others vary by file kind.
+HEADER = {"ID": "facility_id", "正式名称": "name", "都道府県コード": "pref_code", "市区町村コード": "city_code",
+          "所在地": "address", "正式名称（フリガナ）": "name_kana", "機関区分": "kind_code",
+          "所在地座標（緯度）": "lat_raw", "所在地座標（経度）": "lon_raw", "合計病床数": "beds_raw"}
+REQUIRED = ["ID", "正式名称", "都道府県コード", "市区町村コード", "所在地"]
+
+MAX_UNCOMPRESSED = 2 * 1024**3   # the national clinic file is ~100 MB; anything past 2 GB is not a real file
+MAX_RATIO = 200                  # CSV compresses ~10:1; a far higher ratio is a zip bomb
+
+FACILITY_COLUMNS = {
+    "facility_id": pl.String, "kind": pl.String, "name": pl.String, "name_kana": pl.String,
+    "pref_code": pl.String, "municipality_code": pl.String, "address": pl.String, "lat": pl.Float64,
+    "lon": pl.Float64, "beds": pl.Int32, "snapshot": pl.Date, "source_file": pl.String, "source_row": pl.Int64,
+}
+
+
+def parse_file_name(path: Path) -> tuple[str, dt.date] | None:
+    m = FILE_NAME.match(path.name)
+    if not m:
+        return None
+    return KIND_BY_PREFIX[m.group(1)], dt.datetime.strptime(m.group(3), "%Y%m%d").date()
+
+
+def _payload(path: Path) -> bytes:
+    """File bytes; for a zip, the one CSV member after checks against traversal and bombs."""
+    if not path.name.endswith(".zip"):
+        return path.read_bytes()
+    with zipfile.ZipFile(path) as z:
+        members = [i for i in z.infolist() if not i.is_dir()]
+        csvs = [i for i in members if i.filename.lower().endswith(".csv")]
+        if len(csvs) != 1:
+            raise zipfile.BadZipFile(f"zipの中にCSVが{len(csvs)}個あります（1個のはずです）")
+        info = csvs[0]
+        if info.filename.startswith(("/", "\\")) or ".." in Path(info.filename).parts:
+            raise zipfile.BadZipFile(f"zipの中のファイル名が不正です: {info.filename}")
+        if info.file_size > MAX_UNCOMPRESSED or info.file_size > MAX_RATIO * max(info.compress_size, 1) + 1_000_000:
+            raise zipfile.BadZipFile(f"展開後のサイズが大きすぎます（{info.file_size:,} バイト）")
+        with z.open(info) as f:
+            data = f.read(MAX_UNCOMPRESSED + 1)
+        if len(data) > MAX_UNCOMPRESSED:
+            raise zipfile.BadZipFile("展開後のサイズが上限を超えました")
+        return data
+
+
+def read_facility_file(path: str | Path, prefs: set[str] | None = None,
+                       muni_current=None) -> ReadResult:
+    """Read one facility file. prefs limits rows to those prefectures (others count as out_of_scope);
+    muni_current maps a 6-digit municipality code to the code in force (None if unknown)."""
+    path = Path(path)
+    kind, snapshot = parse_file_name(path) or (None, None)
+    empty = FACILITY_COLUMNS
+    if kind is None:
+        return failed_file("facility_file", path, "file_name",
+                           "ファイル名が医療情報ネットの形式ではありません（例: 01-1_hospital_facility_info_20250601.csv.zip）",
+                           empty_schema=empty)
+    try:
+        txt, enc = decode(_payload(path))
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        return failed_file("facility_file", path, "zip_corrupt", f"zipファイルが壊れているか不正です: {exc}",
+                           empty_schema=empty)
+    except EncodingError as exc:
+        return failed_file("facility_file", path, "encoding", str(exc), empty_schema=empty)
+    notes = []
+    if enc != "utf-8-sig":
+        notes.append(finding(path, None, None, None, enc, "encoding",
+                             "文字コードがShift_JIS(CP932)でした。公表ファイルはUTF-8(BOM付き)です。読み込みは続けます。",
+                             severity="warning"))
+    records = rows_with_line_numbers(txt)
+    try:
+        _, header = next(records)
+    except (StopIteration, Exception):
+        return failed_file("facility_file", path, "empty_file", "ファイルが空です。", empty_schema=empty)
+    header = [h.strip() for h in header]
+    missing = [h for h in REQUIRED if h not in header]
+    if missing:
+        body = sum(1 for _ in records)
+        return failed_file("facility_file", path, "missing_column",
+                           f"必要な列がありません: {'・'.join(missing)}（1行目の見出しを確認してください）",
+                           rows_in=body, empty_schema=empty)
+    idx = {HEADER[h]: i for i, h in enumerate(header) if h in HEADER}
+    res = ReadResult("facility_file", str(path), pl.DataFrame(schema=empty), notes, as_of=snapshot.isoformat())
+    rows = []
+    try:
+        for line, fields in records:
+            res.rows_in += 1
+            if not any(f.strip() for f in fields):
+                res.skipped_blank += 1
+                continue
+            if len(fields) != len(header):
+                res.findings.append(finding(path, None, line, None, f"{len(fields)}列", "field_count",
+                                            f"列の数が見出し（{len(header)}列）と合いません（{len(fields)}列）。"
+                                            "区切り文字か引用符が崩れています。"))
+                continue
+            rec = {c: fields[i].strip() for c, i in idx.items()}
+            if prefs is not None and rec["pref_code"] not in prefs:
+                res.out_of_scope += 1
+                continue
+            rec["source_row"] = line
+            rows.append(rec)
+    except Exception as exc:  # csv.Error on a truncated quote etc.: keep what was read, report the rest
+        res.findings.append(finding(path, None, None, None, None, "csv_syntax",
+                                    f"CSVとして読めない箇所があり、以降を読めませんでした: {exc}"))
+    schema = {c: pl.String for c in HEADER.values()} | {"source_row": pl.Int64}
+    df = pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema)
+    ok, found = validate(df, FacilityFile, str(path), sheet_col="-")
+    res.findings += found
+    out = ok.with_columns(
+        pl.lit(kind).alias("kind"),
+        pl.col("lat_raw").cast(pl.Float64, strict=False).alias("lat"),
+        pl.col("lon_raw").cast(pl.Float64, strict=False).alias("lon"),
+        pl.col("beds_raw").replace("", None).cast(pl.Int32, strict=False).alias("beds"),
+        pl.lit(snapshot).alias("snapshot"),
+        pl.lit(str(path)).alias("source_file"),
+        (pl.col("pref_code") + pl.col("city_code")).map_elements(codes.muni_code6, return_dtype=pl.String)
+        .alias("municipality_code"),
+    ).with_columns(
+        # the publisher writes 0.0,0.0 for a facility without coordinates
+        pl.when((pl.col("lat") == 0) & (pl.col("lon") == 0)).then(None).otherwise(pl.col("lat")).alias("lat"),
+        pl.when((pl.col("lat") == 0) & (pl.col("lon") == 0)).then(None).otherwise(pl.col("lon")).alias("lon"),
+    )
+    if muni_current is not None:
+        out, found = _check_municipality(out, muni_current, str(path))
+        res.findings += found
+    res.accepted = out.select(list(FACILITY_COLUMNS))
+    return res
+
+
+def _check_municipality(df: pl.DataFrame, muni_current, file: str) -> tuple[pl.DataFrame, list[dict]]:
+    """Unknown municipality codes reject the row; abolished ones (浜松市の旧区) are mapped with a warning."""
+    out, keep, codes_now = [], [], []
+    for code, row, addr in df.select("municipality_code", "source_row", "address").iter_rows():
+        now = muni_current(code)
+        if now is None:
+            out.append(finding(file, None, row, "市区町村コード", code[2:5], "municipality_unknown",
+                               f"市区町村コード {code[2:5]}（団体コード {code}）は市区町村マスタにありません。"))
+            keep.append(False)
+        else:
+            if now != code:
+                out.append(finding(file, None, row, "市区町村コード", code[2:5], "municipality_abolished",
+                                   f"団体コード {code} は廃止されたコードです。後継の {now} として扱います。",
+                                   severity="warning"))
+            keep.append(True)
+        codes_now.append(now)
+    df = df.with_columns(pl.Series("municipality_code", codes_now, dtype=pl.String))
+    return df.filter(pl.Series(keep, dtype=pl.Boolean)), out

@@ -1,0 +1,112 @@
+"""Findings: what the pipeline says about a row or a file, in Japanese, with the place the user sees.
+
+A finding with severity 'error' rejects its row (it goes to rejected_rows); 'warning' keeps the row and
+reports. A file-level finding has row = None.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+FINDING_SCHEMA = {
+    "source_file": pl.String, "sheet": pl.String, "row": pl.Int64, "column": pl.String,
+    "value": pl.String, "rule": pl.String, "severity": pl.String, "message": pl.String,
+}
+
+
+def finding(file: str | Path, sheet: str | None, row: int | None, column: str | None, value: object,
+            rule: str, message: str, severity: str = "error") -> dict:
+    return {"source_file": str(file), "sheet": sheet, "row": row, "column": column,
+            "value": None if value is None else str(value)[:500], "rule": rule,
+            "severity": severity, "message": message}
+
+
+def findings_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=FINDING_SCHEMA)
+
+
+@dataclass
+class ReadResult:
+    """One source file read: accepted rows, findings, and the row accounting that must add up.
+
+    rows_in = accepted + rejected + skipped_blank + out_of_scope, where rejected counts the distinct rows
+    with an error finding and out_of_scope counts rows for prefectures not in this run.
+    """
+    kind: str
+    file: str
+    accepted: pl.DataFrame
+    findings: list[dict] = field(default_factory=list)
+    rows_in: int = 0
+    skipped_blank: int = 0
+    out_of_scope: int = 0
+    status: str = "read"          # read / failed / superseded
+    as_of: str | None = None      # the publisher's as-of date for the file
+
+    @property
+    def rejected(self) -> int:
+        return len({(f["sheet"], f["row"]) for f in self.findings
+                    if f["severity"] == "error" and f["row"] is not None})
+
+    def accounting(self) -> dict:
+        return {"kind": self.kind, "source_file": self.file, "status": self.status, "as_of": self.as_of,
+                "rows_in": self.rows_in, "accepted": self.accepted.height, "rejected": self.rejected,
+                "skipped_blank": self.skipped_blank, "out_of_scope": self.out_of_scope}
+
+    def balanced(self) -> bool:
+        a = self.accounting()
+        return a["rows_in"] == a["accepted"] + a["rejected"] + a["skipped_blank"] + a["out_of_scope"]
+
+
+def failed_file(kind: str, file: str | Path, rule: str, message: str, rows_in: int = 0,
+                sheet: str | None = None, empty_schema: dict | None = None) -> ReadResult:
+    """A file that could not be read at all: one clear file-level finding, no rows accepted.
+
+    Its rows (if any could be counted) are reported as rejected through rows_in so that nothing is
+    silently lost from the totals.
+    """
+    res = ReadResult(kind=kind, file=str(file), accepted=pl.DataFrame(schema=empty_schema or {}),
+                     findings=[finding(file, sheet, None, None, None, rule, message)], status="failed")
+    res.rows_in = rows_in
+    return res
+
+
+def validate(df: pl.DataFrame, model: type[pa.DataFrameModel], file: str, *,
+             sheet_col: str = "source_sheet", row_col: str = "source_row",
+             labels: dict[str, str] | None = None) -> tuple[pl.DataFrame, list[dict]]:
+    """Validate lazily with a pandera model; every failing cell becomes a finding with its row.
+
+    Returns the rows that passed and the findings. The message for a column comes from the Field's
+    description (Japanese, written next to the check it explains).
+    """
+    schema = model.to_schema()
+    try:
+        model.validate(df, lazy=True)
+        return df, []
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+    out: list[dict] = []
+    bad_idx: set[int] = set()
+    for case in cases.iter_rows(named=True):
+        col, idx = case.get("column"), case.get("index")
+        check = str(case.get("check"))
+        col_schema = schema.columns.get(col) if col else None
+        label = (labels or {}).get(col, col_schema.title if col_schema is not None and col_schema.title else col)
+        explain = col_schema.description if col_schema is not None and col_schema.description else ""
+        if idx is None:
+            # schema-level failure (missing column, wrong type): the whole file is unusable
+            out.append(finding(file, None, None, label, case.get("failure_case"), check,
+                               f"列「{label}」を確認してください（{check}）。{explain}"))
+            bad_idx.update(range(df.height))
+            continue
+        idx = int(idx)
+        bad_idx.add(idx)
+        value = case.get("failure_case")
+        out.append(finding(file, df[sheet_col][idx] if sheet_col in df.columns else None,
+                           int(df[row_col][idx]), label, value, check,
+                           f"{label}の値「{'' if value is None else value}」は使えません。{explain}"))
+    keep = [i for i in range(df.height) if i not in bad_idx]
+    return df[keep], out

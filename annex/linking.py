@@ -1,0 +1,264 @@
+"""Linking 厚生局 institutions (10-digit 医療機関コード) to 医療情報ネット facilities (ID).
+
+The two sources share no key. Candidates are compared only inside the same municipality (blocking), on a
+normalised name and a normalised street address. A link is made only when the pair is each other's best
+candidate with a clear margin; anything close goes to the review list. One facility is never linked to
+two codes, nor one code to two facilities. A manual override file wins over the matcher.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import polars as pl
+
+from annex import text
+from annex.csvio import EncodingError, decode, rows_with_line_numbers
+from annex.findings import ReadResult, failed_file, finding
+
+ACCEPT = 0.85        # minimum combined score for an automatic link
+MARGIN = 0.10        # the runner-up (on either side) must be at least this far behind
+REVIEW = 0.60        # pairs at or above this, not linked, are listed for review
+W_NAME, W_ADDR = 0.6, 0.4
+
+LINK_COLUMNS = {"inst_code": pl.String, "facility_id": pl.String, "method": pl.String, "score": pl.Float64,
+                "name_score": pl.Float64, "address_score": pl.Float64, "why": pl.String,
+                "pref_code": pl.String, "municipality_code": pl.String}
+REVIEW_COLUMNS = {"inst_code": pl.String, "facility_id": pl.String, "score": pl.Float64,
+                  "name_score": pl.Float64, "address_score": pl.Float64, "reason": pl.String}
+OVERRIDE_HEADER = {"医療機関コード": "inst_code", "医療情報ネットID": "facility_id", "指示": "action", "理由": "note"}
+ACTIONS = {"紐付け": "link", "link": "link", "紐付け禁止": "reject", "reject": "reject"}
+
+
+@dataclass(frozen=True)
+class Side:
+    key: str            # inst_code or facility_id
+    name: str
+    name_key: str
+    full_key: str
+    address_key: str
+    kind: str | None    # hospital / clinic / None (unknown)
+    block: str          # municipality code (or "pref:XX" when unknown)
+    pref_code: str
+
+
+def name_score(a: Side, b: Side) -> float:
+    if not a.name_key or not b.name_key:
+        return 0.0
+    if a.name_key == b.name_key or (a.full_key and a.full_key == b.full_key):
+        return 1.0
+    short, long_ = sorted((a.name_key, b.name_key), key=len)
+    if len(short) >= 3 and (long_.endswith(short) or long_.startswith(short)):
+        return 0.92
+    return round(SequenceMatcher(None, a.name_key, b.name_key).ratio(), 3)
+
+
+def address_score(a: Side, b: Side) -> float:
+    if not a.address_key or not b.address_key:
+        return 0.0
+    if a.address_key == b.address_key:
+        return 1.0
+    short, long_ = sorted((a.address_key, b.address_key), key=len)
+    if long_.startswith(short + "-"):
+        return 0.85  # one source stops at the block, the other gives the house number
+    (town_a, num_a), (town_b, num_b) = text.address_parts(a.address_key), text.address_parts(b.address_key)
+    if town_a and town_a == town_b:
+        if num_a == num_b:
+            return 0.95  # differs only in 大字/字 names
+        if not num_a or not num_b:
+            return 0.8   # one source gives the town only (医療情報ネット often does)
+    if num_a and num_a == num_b and town_a[:1] == town_b[:1]:
+        return 0.9       # same numbers, town written differently (大埇 / 大そね)
+    return round(0.8 * SequenceMatcher(None, a.address_key, b.address_key).ratio(), 3)
+
+
+def compatible(a: Side, b: Side) -> bool:
+    return a.kind is None or b.kind is None or a.kind == b.kind
+
+
+def _why(ns: float, as_: float) -> str:
+    n = "名称一致" if ns == 1.0 else "名称ほぼ一致" if ns >= 0.9 else f"名称類似度{ns:.2f}"
+    a = "所在地一致" if as_ == 1.0 else "所在地ほぼ一致" if as_ >= 0.85 else f"所在地類似度{as_:.2f}"
+    return f"{n}・{a}"
+
+
+def make_sides(df: pl.DataFrame, key: str, kind_col: str | None, index) -> list[Side]:
+    """Build comparable records. index is a MunicipalityIndex used to cut the address down to the street."""
+    out = []
+    for r in df.iter_rows(named=True):
+        muni = r.get("municipality_code")
+        street = r.get("address") or ""
+        if muni:
+            _, street = index.resolve(r["pref_code"], street)
+        kind = r.get(kind_col) if kind_col else None
+        kind = kind if kind in ("hospital", "clinic") else text.kind_hint(r["name"])
+        out.append(Side(r[key], r["name"], text.name_key(r["name"]), text.full_name_key(r["name"]),
+                        text.address_key(street), kind, muni or f"pref:{r['pref_code']}", r["pref_code"]))
+    return out
+
+
+def read_overrides(path: str | Path) -> ReadResult:
+    """raw/<pref>/facility_link_overrides.csv: 医療機関コード, 医療情報ネットID, 指示 (紐付け/紐付け禁止), 理由."""
+    path = Path(path)
+    schema = {"inst_code": pl.String, "facility_id": pl.String, "action": pl.String, "note": pl.String,
+              "source_row": pl.Int64}
+    try:
+        txt, _ = decode(path.read_bytes())
+    except (OSError, EncodingError) as exc:
+        return failed_file("link_overrides", path, "unreadable", f"紐付け指定ファイルを読めません: {exc}",
+                           empty_schema=schema)
+    rows = list(rows_with_line_numbers(txt))
+    res = ReadResult("link_overrides", str(path), pl.DataFrame(schema=schema))
+    if not rows:
+        return res
+    header = [h.strip() for h in rows[0][1]]
+    if any(h not in header for h in ("医療機関コード", "医療情報ネットID", "指示")):
+        return failed_file("link_overrides", path, "missing_column",
+                           "紐付け指定ファイルの見出しは 医療機関コード・医療情報ネットID・指示・理由 です。",
+                           rows_in=len(rows) - 1, empty_schema=schema)
+    idx = {OVERRIDE_HEADER[h]: i for i, h in enumerate(header) if h in OVERRIDE_HEADER}
+    recs = []
+    for line, fields in rows[1:]:
+        res.rows_in += 1
+        if not any(f.strip() for f in fields):
+            res.skipped_blank += 1
+            continue
+        rec = {c: (fields[i].strip() if i < len(fields) else "") for c, i in idx.items()}
+        action = ACTIONS.get(rec.get("action", ""))
+        if action is None or not rec["inst_code"].isdigit() or len(rec["inst_code"]) != 10 \
+                or not rec["facility_id"].isdigit():
+            res.findings.append(finding(path, None, line, "指示", rec.get("action"), "override_format",
+                                        "医療機関コード（10桁）・医療情報ネットID（数字）・指示（紐付け／紐付け禁止）を確認してください。"))
+            continue
+        recs.append({"inst_code": rec["inst_code"], "facility_id": rec["facility_id"], "action": action,
+                     "note": rec.get("note") or None, "source_row": line})
+    res.accepted = pl.DataFrame(recs, schema=schema)
+    return res
+
+
+def link(institutions: list[Side], facilities: list[Side],
+         overrides: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (facility_links, link_review)."""
+    links, review = [], []
+    inst_by, fac_by = {s.key: s for s in institutions}, {s.key: s for s in facilities}
+    taken_i, taken_f, banned = set(), set(), set()
+    if overrides is not None:
+        for o in overrides.iter_rows(named=True):
+            if o["action"] == "reject":
+                banned.add((o["inst_code"], o["facility_id"]))
+        for o in overrides.iter_rows(named=True):
+            i, f = inst_by.get(o["inst_code"]), fac_by.get(o["facility_id"])
+            if o["action"] != "link" or i is None or f is None or i.key in taken_i or f.key in taken_f:
+                continue
+            ns, as_ = name_score(i, f), address_score(i, f)
+            links.append(_link_row(i, f, "override", 1.0, ns, as_,
+                                   f"手動指定（{o['note'] or '理由なし'}）／{_why(ns, as_)}"))
+            taken_i.add(i.key)
+            taken_f.add(f.key)
+
+    blocks: dict[str, tuple[list[Side], list[Side]]] = {}
+    for s in institutions:
+        if s.key not in taken_i:
+            blocks.setdefault(s.block, ([], []))[0].append(s)
+    for s in facilities:
+        if s.key not in taken_f:
+            blocks.setdefault(s.block, ([], []))[1].append(s)
+
+    for block, (insts, facs) in sorted(blocks.items()):
+        if not insts or not facs:
+            continue
+        pairs = {}
+        for i in insts:
+            for f in facs:
+                if (i.key, f.key) in banned or not compatible(i, f):
+                    continue
+                ns, as_ = name_score(i, f), address_score(i, f)
+                pairs[(i.key, f.key)] = (round(W_NAME * ns + W_ADDR * as_, 3), ns, as_)
+        # pass 1: mutual best with a clear margin
+        accepted = _mutual_best(pairs, lambda sc: sc[0] >= ACCEPT and (sc[1] >= 0.9 or sc[2] == 1.0))
+        for (ik, fk), (sc, ns, as_) in accepted:
+            method = "name_address" if ns >= 0.9 and as_ >= 0.85 else "name" if ns >= 0.9 else "address_name"
+            links.append(_link_row(inst_by[ik], fac_by[fk], method, sc, ns, as_, _why(ns, as_)))
+            taken_i.add(ik)
+            taken_f.add(fk)
+        # pass 2: the same distinctive name, once on each side of the municipality: the address moved or is
+        # written too differently to compare (岩手医科大学附属内丸メディカルセンター)
+        for ik, fk, sc, ns, as_ in _unique_exact_names(insts, facs, pairs, taken_i, taken_f):
+            links.append(_link_row(inst_by[ik], fac_by[fk], "name", sc, ns, as_,
+                                   f"名称一致（市区町村内で唯一）・所在地不一致（類似度{as_:.2f}）"))
+            taken_i.add(ik)
+            taken_f.add(fk)
+        # pass 3: same street address, unique on both sides among what is left (a renamed institution)
+        left = {k: v for k, v in pairs.items() if k[0] not in taken_i and k[1] not in taken_f}
+        same_addr = {k: v for k, v in left.items() if v[2] == 1.0}
+        per_i, per_f = {}, {}
+        for (ik, fk) in same_addr:
+            per_i[ik] = per_i.get(ik, 0) + 1
+            per_f[fk] = per_f.get(fk, 0) + 1
+        for (ik, fk), (sc, ns, as_) in same_addr.items():
+            addr = inst_by[ik].address_key
+            if per_i[ik] == 1 and per_f[fk] == 1 and any(c.isdigit() for c in addr) and \
+                    sum(1 for s in insts if s.address_key == addr and s.key not in taken_i) == 1 and \
+                    sum(1 for s in facs if s.address_key == addr and s.key not in taken_f) == 1:
+                links.append(_link_row(inst_by[ik], fac_by[fk], "address", sc, ns, as_,
+                                       f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{ns:.2f}）"))
+                taken_i.add(ik)
+                taken_f.add(fk)
+        # what is still open and close enough goes to review
+        for (ik, fk), (sc, ns, as_) in pairs.items():
+            if ik in taken_i or fk in taken_f or (sc < REVIEW and as_ < 1.0 and ns < 0.9):
+                continue
+            competing = sum(1 for (a, b), v in pairs.items() if (a == ik or b == fk) and v[0] >= sc - MARGIN) - 1
+            reason = (f"候補が近接（差{MARGIN}未満の候補{competing}件）" if competing > 0 else "一致度が基準未満") \
+                + f"／{_why(ns, as_)}"
+            review.append({"inst_code": ik, "facility_id": fk, "score": sc, "name_score": ns,
+                           "address_score": as_, "reason": reason})
+    return (pl.DataFrame(links, schema=LINK_COLUMNS).sort("inst_code"),
+            pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(["inst_code", "score"], descending=[False, True]))
+
+
+def _unique_exact_names(insts, facs, pairs, taken_i, taken_f):
+    count_i, count_f = {}, {}
+    for s in insts:
+        if s.key not in taken_i:
+            count_i[s.name_key] = count_i.get(s.name_key, 0) + 1
+    for s in facs:
+        if s.key not in taken_f:
+            count_f[s.name_key] = count_f.get(s.name_key, 0) + 1
+    by_name_f = {s.name_key: s for s in facs if s.key not in taken_f}
+    for i in insts:
+        if i.key in taken_i or len(i.name_key) < 4 or count_i.get(i.name_key) != 1 or count_f.get(i.name_key) != 1:
+            continue
+        f = by_name_f[i.name_key]
+        if (i.key, f.key) in pairs:
+            sc, ns, as_ = pairs[(i.key, f.key)]
+            yield i.key, f.key, sc, ns, as_
+
+
+def _mutual_best(pairs: dict, good) -> list:
+    best_i: dict[str, list] = {}
+    best_f: dict[str, list] = {}
+    for (ik, fk), sc in pairs.items():
+        best_i.setdefault(ik, []).append((sc[0], fk))
+        best_f.setdefault(fk, []).append((sc[0], ik))
+    for d in (best_i, best_f):
+        for v in d.values():
+            v.sort(reverse=True)
+    out = []
+    for (ik, fk), sc in pairs.items():
+        if not good(sc):
+            continue
+        ci, cf = best_i[ik], best_f[fk]
+        if ci[0][1] != fk or cf[0][1] != ik:
+            continue
+        if (len(ci) > 1 and ci[1][0] > sc[0] - MARGIN) or (len(cf) > 1 and cf[1][0] > sc[0] - MARGIN):
+            continue
+        out.append(((ik, fk), sc))
+    return out
+
+
+def _link_row(i: Side, f: Side, method: str, score: float, ns: float, as_: float, why: str) -> dict:
+    return {"inst_code": i.key, "facility_id": f.key, "method": method, "score": score, "name_score": ns,
+            "address_score": as_, "why": why, "pref_code": f.pref_code,
+            "municipality_code": None if f.block.startswith("pref:") else f.block}

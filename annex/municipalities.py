@@ -1,0 +1,104 @@
+"""全国地方公共団体コード master: reading it, and finding the municipality an address lies in."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+
+from annex import codes, text
+from annex.csvio import EncodingError, decode, rows_with_line_numbers
+from annex.findings import ReadResult, failed_file, finding, validate
+from schemas.municipality_master import MunicipalityMaster
+
+MASTER_HEADER = {
+    "団体コード": "code", "都道府県名": "pref_name", "市区町村名": "name", "都道府県名カナ": "pref_kana",
+    "市区町村名カナ": "name_kana", "区分": "kind", "所属政令市コード": "parent_code", "有効開始日": "valid_from",
+    "廃止日": "valid_to", "後継団体コード": "successor_code", "出典": "source",
+}
+MASTER_COLUMNS = list(MASTER_HEADER.values())
+
+
+def read_master(path: str | Path) -> ReadResult:
+    path = Path(path)
+    try:
+        txt, _ = decode(path.read_bytes())
+    except (OSError, EncodingError) as exc:
+        return failed_file("municipalities", path, "unreadable", f"市区町村マスタを読めません: {exc}")
+    rows = list(rows_with_line_numbers(txt))
+    if not rows:
+        return failed_file("municipalities", path, "empty_file", "市区町村マスタが空です。")
+    header = [h.strip() for h in rows[0][1]]
+    missing = [h for h in ("団体コード", "都道府県名", "市区町村名", "区分") if h not in header]
+    if missing:
+        return failed_file("municipalities", path, "missing_column",
+                           f"市区町村マスタに必要な列がありません: {'・'.join(missing)}", rows_in=len(rows) - 1)
+    idx = {MASTER_HEADER[h]: i for i, h in enumerate(header) if h in MASTER_HEADER}
+    records, blank = [], 0
+    for line, fields in rows[1:]:
+        if not any(f.strip() for f in fields):
+            blank += 1
+            continue
+        rec = {c: (fields[i].strip() if i < len(fields) else "") for c, i in idx.items()}
+        rec.update({c: None for c in MASTER_COLUMNS if c not in rec})
+        rec["source_row"] = line
+        records.append(rec)
+    df = pl.DataFrame(records, schema={**{c: pl.String for c in MASTER_COLUMNS}, "source_row": pl.Int64})
+    ok, found = validate(df, MunicipalityMaster, str(path))
+    res = ReadResult("municipalities", str(path), ok, found, rows_in=len(rows) - 1, skipped_blank=blank)
+    return res
+
+
+class MunicipalityIndex:
+    """Finds the municipality of an address and maps abolished codes to their successors."""
+
+    def __init__(self, master: pl.DataFrame):
+        self.master = master
+        self.by_code = {r["code"]: r for r in master.iter_rows(named=True)}
+        self.pref_code_by_name = {text.basic(r["pref_name"]): r["code"][:2]
+                                  for r in master.iter_rows(named=True) if r["kind"] == "都道府県"}
+        self.pref_name_by_code = {v: k for k, v in self.pref_code_by_name.items()}
+        self._names: dict[str, list[tuple[str, str]]] = {}
+        for r in master.iter_rows(named=True):
+            if r["kind"] == "都道府県" or not r["name"]:
+                continue
+            code = self.current(r["code"]) or r["code"]
+            self._names.setdefault(r["code"][:2], []).append((text.basic(r["name"]), code))
+        for names in self._names.values():
+            names.sort(key=lambda t: -len(t[0]))
+
+    def current(self, code6: str | None) -> str | None:
+        """The code in force for code6: itself, its successor if abolished, None if unknown."""
+        seen = set()
+        while code6 and code6 in self.by_code and code6 not in seen:
+            seen.add(code6)
+            row = self.by_code[code6]
+            if not row["valid_to"]:
+                return code6
+            code6 = row["successor_code"]
+        return None
+
+    def name_of(self, code6: str) -> str | None:
+        row = self.by_code.get(code6)
+        return None if row is None else (row["name"] or row["pref_name"])
+
+    def strip_prefecture(self, address: str) -> str:
+        t = text.basic(address)
+        for name in self.pref_code_by_name:
+            if t.startswith(name):
+                return t[len(name):]
+        return t
+
+    def resolve(self, pref_code: str, address: str | None) -> tuple[str | None, str]:
+        """(current 6-digit code, remainder of the address after the municipality) or (None, address).
+
+        Accepts addresses with or without the prefecture, and with or without the 郡 of a town or village
+        (岩手郡雫石町…, 幡多郡黒潮町…). Longest name first, so 札幌市中央区 wins over 札幌市.
+        """
+        t = self.strip_prefecture(address or "")
+        names = self._names.get(pref_code, [])
+        for candidate in (t, re.sub(r"^[^市区町村]{1,6}?郡", "", t)):
+            for name, code in names:
+                if candidate.startswith(name):
+                    return code, candidate[len(name):]
+        return None, t

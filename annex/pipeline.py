@@ -1,0 +1,145 @@
+"""The refresh job as plain functions, one per stage; flows/refresh.py wires them into Prefect tasks."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from annex import linking, warehouse
+from annex.facility_files import FACILITY_COLUMNS
+from annex.findings import FINDING_SCHEMA, ReadResult, findings_frame
+from annex.meibo import NOTIFICATION_COLUMNS
+from annex.reference import Prefecture, ReferenceData, configured_prefectures, institutions, read_reference
+
+
+class RunError(RuntimeError):
+    """The run cannot go on (e.g. no municipality master); previous outputs are left as they were."""
+
+
+def select_prefectures(raw: Path, codes: list[str] | None) -> list[Prefecture]:
+    available = {p.code: p for p in configured_prefectures(raw)}
+    if not available:
+        raise RunError(f"{raw} に都道府県の設定（<都道府県コード>/prefecture.toml）がありません。")
+    if not codes:
+        return list(available.values())
+    wanted = [c.zfill(2) for c in codes]
+    unknown = [c for c in wanted if c not in available]
+    if unknown:
+        raise RunError(f"設定のない都道府県コードです: {', '.join(unknown)}（設定済み: {', '.join(available)}）")
+    return [available[c] for c in wanted]
+
+
+def load_reference(raw: Path, prefs: list[Prefecture]) -> ReferenceData:
+    ref = read_reference(raw, {p.code for p in prefs})
+    if ref.master.status != "read" or ref.master.accepted.height == 0:
+        msgs = "; ".join(f["message"] for f in ref.master.findings)
+        raise RunError(f"市区町村マスタを読めないため中止しました（前回の出力はそのまま残ります）: {msgs}")
+    return ref
+
+
+@dataclass
+class PrefectureLinks:
+    code: str
+    institutions: pl.DataFrame
+    links: pl.DataFrame
+    review: pl.DataFrame
+    overrides: ReadResult | None
+    findings: list[dict]
+
+
+def link_prefecture(ref: ReferenceData, pref: Prefecture) -> PrefectureLinks:
+    """Institutions of one prefecture and their links to 医療情報ネット facilities."""
+    notes = ref.notifications()
+    notes = notes.filter(pl.col("pref_code") == pref.code) if notes.height else pl.DataFrame(schema=NOTIFICATION_COLUMNS)
+    codes = ref.code_list().filter(pl.col("pref_code") == pref.code)
+    inst, found = institutions(notes, ref.index, codes)
+    fac = ref.facilities().filter(pl.col("pref_code") == pref.code)
+    override_path = pref.dir / "facility_link_overrides.csv"
+    overrides = linking.read_overrides(override_path) if override_path.exists() else None
+    if overrides is not None:
+        known_i, known_f = set(inst["inst_code"]), set(fac["facility_id"])
+        for o in overrides.accepted.iter_rows(named=True):
+            if o["inst_code"] not in known_i or o["facility_id"] not in known_f:
+                overrides.findings.append({
+                    "source_file": str(override_path), "sheet": None, "row": o["source_row"], "column": None,
+                    "value": f"{o['inst_code']} / {o['facility_id']}", "rule": "override_unknown",
+                    "severity": "warning",
+                    "message": "指定した医療機関コードまたは医療情報ネットIDが今回の参照データにありません。指定は使われません。"})
+    links, review = linking.link(
+        linking.make_sides(inst, "inst_code", None, ref.index),
+        linking.make_sides(fac, "facility_id", "kind", ref.index),
+        overrides.accepted if overrides is not None else None)
+    return PrefectureLinks(pref.code, inst, links, review, overrides, found)
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _relative(raw: Path, path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(raw.resolve()))
+    except ValueError:
+        return path
+
+
+def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks]) -> dict[str, pl.DataFrame]:
+    """Everything the SQL files read, as stg_* frames."""
+    results = ref.results + [p.overrides for p in per_pref if p.overrides is not None]
+    findings = [f for r in results for f in r.findings] + [f for p in per_pref for f in p.findings]
+    fdf = findings_frame(findings).with_columns(
+        pl.col("source_file").map_elements(lambda s: _relative(raw, s), return_dtype=pl.String))
+    accounting = pl.DataFrame([{**r.accounting(), "sha256": _sha256(r.file),
+                                "source_file": _relative(raw, r.file)} for r in results])
+    facilities = ref.facilities().filter(pl.col("pref_code").is_in([p.code for p in per_pref]))
+    notes = ref.notifications()
+    if notes.height == 0:
+        notes = pl.DataFrame(schema=NOTIFICATION_COLUMNS)
+    rel = lambda df: df.with_columns(pl.col("source_file").map_elements(lambda s: _relative(raw, s),  # noqa: E731
+                                                                         return_dtype=pl.String))
+    return {
+        "stg_municipalities": ref.master.accepted,
+        "stg_facilities": rel(facilities if facilities.height else pl.DataFrame(schema=FACILITY_COLUMNS)),
+        "stg_institutions": rel(pl.concat([p.institutions for p in per_pref])),
+        "stg_notifications": rel(notes),
+        "stg_facility_links": pl.concat([p.links for p in per_pref]),
+        "stg_link_review": pl.concat([p.review for p in per_pref]),
+        "stg_source_files": accounting,
+        "stg_findings": fdf if fdf.height else pl.DataFrame(schema=FINDING_SCHEMA),
+    }
+
+
+def write_outputs(out: Path, staged: dict[str, pl.DataFrame]) -> Path:
+    return warehouse.build(out, staged)
+
+
+def run(raw: Path, out: Path, pref_codes: list[str] | None = None) -> dict:
+    """The whole refresh without Prefect (used by tests and as the reference for the flow)."""
+    prefs = select_prefectures(raw, pref_codes)
+    ref = load_reference(raw, prefs)
+    per_pref = [link_prefecture(ref, p) for p in prefs]
+    staged = stage(raw, ref, per_pref)
+    db = write_outputs(out, staged)
+    return summary(db, staged)
+
+
+def summary(db: Path, staged: dict[str, pl.DataFrame]) -> dict:
+    f = staged["stg_findings"]
+    return {"database": str(db),
+            "facilities": staged["stg_facilities"].height,
+            "institutions": staged["stg_institutions"].height,
+            "notifications": staged["stg_notifications"].height,
+            "facility_links": staged["stg_facility_links"].height,
+            "link_review": staged["stg_link_review"].height,
+            "errors": f.filter(pl.col("severity") == "error").height,
+            "warnings": f.filter(pl.col("severity") == "warning").height,
+            "failed_files": staged["stg_source_files"].filter(pl.col("status") == "failed")["source_file"].to_list()}

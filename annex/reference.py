@@ -1,0 +1,157 @@
+"""Reading the reference data of one run: which files, which snapshot, and the institutions they describe."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from annex.code_list import CODE_LIST_COLUMNS, read_code_list
+from annex.facility_files import FACILITY_COLUMNS, parse_file_name, read_facility_file
+from annex.findings import ReadResult, finding
+from annex.meibo import read_meibo
+from annex.municipalities import MunicipalityIndex, read_master
+
+MASTER_PATH = Path("reference/municipalities/municipalities.csv")
+FACILITY_DIR = Path("reference/iryo_joho_net")
+MEIBO_DIR = Path("reference/kouseikyoku")
+CODE_LIST_DIR = Path("reference/kouseikyoku_codes")
+
+
+@dataclass
+class Prefecture:
+    code: str
+    name: str
+    dir: Path
+
+
+def configured_prefectures(raw: Path) -> list[Prefecture]:
+    """Every raw/<NN>/prefecture.toml."""
+    out = []
+    for p in sorted(raw.glob("[0-4][0-9]/prefecture.toml")):
+        cfg = tomllib.loads(p.read_text(encoding="utf-8"))
+        out.append(Prefecture(str(cfg["pref_code"]).zfill(2), cfg["pref_name"], p.parent))
+    return out
+
+
+@dataclass
+class ReferenceData:
+    master: ReadResult
+    index: MunicipalityIndex
+    facility_files: list[ReadResult] = field(default_factory=list)
+    meibo_files: list[ReadResult] = field(default_factory=list)
+    code_lists: list[ReadResult] = field(default_factory=list)
+
+    @property
+    def results(self) -> list[ReadResult]:
+        return [self.master, *self.facility_files, *self.meibo_files, *self.code_lists]
+
+    def code_list(self) -> pl.DataFrame:
+        frames = [r.accepted for r in self.code_lists if r.accepted.height]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=CODE_LIST_COLUMNS)
+
+    def facilities(self) -> pl.DataFrame:
+        frames = [r.accepted for r in self.facility_files if r.status == "read"]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=FACILITY_COLUMNS)
+
+    def notifications(self) -> pl.DataFrame:
+        frames = [r.accepted for r in self.meibo_files if r.accepted.height]
+        return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def read_master_index(raw: Path) -> tuple[ReadResult, MunicipalityIndex]:
+    master = read_master(raw / MASTER_PATH)
+    return master, MunicipalityIndex(master.accepted)
+
+
+def facility_file_plan(raw: Path) -> tuple[list[Path], list[Path]]:
+    """(files to read, superseded files): the latest snapshot of each kind (01-1, 02-1, 03-1)."""
+    latest: dict[str, tuple] = {}
+    other, superseded = [], []
+    for p in sorted((raw / FACILITY_DIR).glob("*")):
+        parsed = parse_file_name(p)
+        if parsed is None:
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in (".csv", ".zip"):
+                other.append(p)  # read anyway: the reader reports the bad name clearly
+            continue
+        kind, snap = parsed
+        if kind not in latest or snap > latest[kind][0]:
+            if kind in latest:
+                superseded.append(latest[kind][1])
+            latest[kind] = (snap, p)
+        else:
+            superseded.append(p)
+    return sorted(v[1] for v in latest.values()) + other, superseded
+
+
+def read_reference(raw: Path, prefs: set[str]) -> ReferenceData:
+    master, index = read_master_index(raw)
+    ref = ReferenceData(master, index)
+    to_read, superseded = facility_file_plan(raw)
+    for p in to_read:
+        ref.facility_files.append(read_facility_file(p, prefs, index.current))
+    for p in superseded:
+        ref.facility_files.append(ReadResult("facility_file", str(p), pl.DataFrame(schema=FACILITY_COLUMNS),
+                                             status="superseded"))
+    for p in sorted((raw / MEIBO_DIR).glob("*.xls*")):
+        if not p.name.startswith("~$"):
+            ref.meibo_files.append(read_meibo(p, prefs, index.pref_code_by_name))
+    for p in sorted((raw / CODE_LIST_DIR).glob("*.csv")):
+        ref.code_lists.append(read_code_list(p, prefs))
+    return ref
+
+
+INSTITUTION_COLUMNS = {"inst_code": pl.String, "pref_code": pl.String, "tensuhyo": pl.String, "name": pl.String,
+                       "address": pl.String, "postcode": pl.String, "beds": pl.Int32,
+                       "municipality_code": pl.String, "has_gaiji": pl.Boolean, "in_meibo": pl.Boolean,
+                       "as_of": pl.Date, "source_file": pl.String, "source_row": pl.Int64}
+
+
+def institutions(notifications: pl.DataFrame, index: MunicipalityIndex,
+                 code_list: pl.DataFrame | None = None) -> tuple[pl.DataFrame, list[dict]]:
+    """One row per 医療機関コード with its municipality: from its first row in the 名簿, else from the code list.
+
+    When the same code appears in two files (two bureaus' lists, or two months), the latest as-of wins.
+    """
+    from annex import text
+    found: list[dict] = []
+    base = notifications.select("inst_code", "pref_code", "tensuhyo", "name", "address", "postcode", "beds",
+                                "city_code", "as_of", "source_file", "source_sheet", "source_row") \
+        .with_columns(pl.lit(True).alias("in_meibo")) if notifications.height else None
+    if code_list is not None and code_list.height:
+        extra = code_list.with_columns(pl.lit("1").alias("tensuhyo"), pl.lit(None, pl.Int32).alias("beds"),
+                                       pl.lit(None, pl.String).alias("city_code"),
+                                       pl.lit(None, pl.String).alias("source_sheet"),
+                                       pl.lit(False).alias("in_meibo"))
+        if base is not None:
+            extra = extra.filter(~pl.col("inst_code").is_in(base["inst_code"].implode()))
+        base = pl.concat([base, extra.select(base.columns)]) if base is not None else extra
+    if base is None or base.height == 0:
+        return pl.DataFrame(schema=INSTITUTION_COLUMNS), found
+    first = (base.sort(["in_meibo", "as_of", "source_file", "source_row"], descending=[True, True, False, False],
+                       nulls_last=True)
+             .unique("inst_code", keep="first", maintain_order=True))
+    rows = []
+    for r in first.iter_rows(named=True):
+        muni = None
+        if r["city_code"] and r["city_code"].isdigit():
+            from annex.codes import muni_code6
+            muni = index.current(muni_code6(r["pref_code"] + r["city_code"].zfill(3)[-3:]))
+        if muni is None:
+            muni, _ = index.resolve(r["pref_code"], r["address"])
+        if muni is None:
+            found.append(finding(r["source_file"], r["source_sheet"], r["source_row"], "医療機関所在地（住所）",
+                                 r["address"], "municipality_from_address",
+                                 "住所から市区町村を特定できません。この医療機関は圏域に配置されず、紐付け候補も県内全体から探します。",
+                                 severity="warning"))
+        gaiji = text.has_gaiji(r["name"])
+        if gaiji:
+            found.append(finding(r["source_file"], r["source_sheet"], r["source_row"], "医療機関名称", r["name"],
+                                 "gaiji", "名称に外字（私用領域の文字）が含まれます。表示できない環境があります。名称はそのまま保持します。",
+                                 severity="warning"))
+        rows.append({"inst_code": r["inst_code"], "pref_code": r["pref_code"], "tensuhyo": r["tensuhyo"],
+                     "name": r["name"], "address": r["address"], "postcode": r["postcode"], "beds": r["beds"],
+                     "municipality_code": muni, "has_gaiji": gaiji, "in_meibo": r["in_meibo"], "as_of": r["as_of"],
+                     "source_file": r["source_file"], "source_row": r["source_row"]})
+    return pl.DataFrame(rows, schema=INSTITUTION_COLUMNS), found

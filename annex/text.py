@@ -1,0 +1,196 @@
+"""Text normalisation for matching names and addresses across sources that share no key.
+
+Every function here is total (never raises on str input) and idempotent, so the same key can be
+computed on either side of a join and again on its own output.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Variant kanji seen between 医療情報ネット, the 厚生局 lists and the municipality master.
+# Map each to one canonical form; the direction does not matter as long as both sides use it.
+_VARIANTS = str.maketrans({
+    "﨑": "崎", "嵜": "崎", "髙": "高", "檮": "梼", "籠": "篭", "邉": "辺", "邊": "辺",
+    "齋": "斎", "齊": "斉", "濵": "浜", "濱": "浜", "冨": "富", "德": "徳", "惠": "恵",
+    "ヶ": "ケ", "ヵ": "カ", "𠮷": "吉", "塚": "塚", "舘": "館", "龍": "竜",
+})
+
+# Dashes used interchangeably in addresses (U+2010, U+2011, U+2012, U+2013, U+2014, U+2015, U+2212,
+# U+FF0D, U+30FC and the half-width prolonged sound mark U+FF70).
+_DASHES = "‐‑‒–—―−－ーｰ"
+_DASH_AFTER_DIGIT = re.compile(r"(?<=\d)[" + _DASHES + r"-]+")
+_SPACES = re.compile(r"[\s\u3000\u200b\u200c\u200d\ufeff]+")
+_PUNCT = re.compile(r"[・･.,、，。'\"「」『』]")
+
+_KANJI_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+                 "八": 8, "九": 9}
+_KANJI_UNITS = {"十": 10, "百": 100, "千": 1000}
+_KANJI_NUM = "〇零一二三四五六七八九十百千"
+
+
+def is_private_use(ch: str) -> bool:
+    """True for characters of the Unicode private-use areas (外字 in Japanese government data)."""
+    cp = ord(ch)
+    return 0xE000 <= cp <= 0xF8FF or 0xF0000 <= cp <= 0x10FFFF
+
+
+def has_gaiji(text: str | None) -> bool:
+    return bool(text) and any(is_private_use(c) for c in text)
+
+
+def kanji_to_int(s: str) -> int:
+    """'三' -> 3, '十二' -> 12, '二十一' -> 21, '百五' -> 105, '一二' -> 12 (positional)."""
+    if any(c in _KANJI_UNITS for c in s):
+        total, cur = 0, 0
+        for c in s:
+            if c in _KANJI_DIGITS:
+                cur = cur * 10 + _KANJI_DIGITS[c]
+            else:
+                total += (cur or 1) * _KANJI_UNITS[c]
+                cur = 0
+        return total + cur
+    return int("".join(str(_KANJI_DIGITS[c]) for c in s))
+
+
+_KANJI_BEFORE_UNIT = re.compile(r"([" + _KANJI_NUM + r"]+)(?=丁目|番地|番|号|地割|条|線)")
+
+
+def kanji_numerals_in_address(text: str) -> str:
+    """Turn kanji numerals into digits where they count a block: 一丁目 -> 1丁目, 第十二地割 -> 第12地割.
+
+    Place names that merely contain numerals (八幡平, 一関, 九戸) are left alone.
+    """
+    return _KANJI_BEFORE_UNIT.sub(lambda m: str(kanji_to_int(m.group(1))), text)
+
+
+def _all_kanji_numerals(text: str) -> str:
+    return re.sub("[" + _KANJI_NUM + "]+", lambda m: str(kanji_to_int(m.group(0))), text)
+
+
+def basic(text: str | None) -> str:
+    """NFKC, variant kanji, unified dashes after digits, no spaces. Keeps 外字 as they are."""
+    if not text:
+        return ""
+    # NFKC leaves private-use code points untouched, so 外字 survive normalisation.
+    t = unicodedata.normalize("NFKC", str(text)).translate(_VARIANTS)
+    t = _SPACES.sub("", t)
+    t = _DASH_AFTER_DIGIT.sub("-", t)
+    return t
+
+
+# 法人格 and public-owner prefixes that one source writes and the other omits.
+_CORP_TYPES = (
+    "社会福祉法人恩賜財団済生会", "独立行政法人国立病院機構", "独立行政法人地域医療機能推進機構",
+    "独立行政法人労働者健康安全機構", "地方独立行政法人", "独立行政法人", "国立大学法人", "公立大学法人",
+    "社会医療法人社団", "社会医療法人財団", "社会医療法人", "社団医療法人", "財団医療法人", "医療法人社団", "医療法人財団", "特定医療法人",
+    "医療法人", "一般社団法人", "一般財団法人", "公益社団法人", "公益財団法人", "社会福祉法人",
+    "学校法人", "宗教法人", "医療生活協同組合", "生活協同組合", "厚生農業協同組合連合会",
+    "国家公務員共済組合連合会", "日本赤十字社", "株式会社", "有限会社", "合同会社",
+)
+_CORP_RE = re.compile(
+    "^(?:" + "|".join(map(re.escape, _CORP_TYPES)) + ")"
+    r"(?:[^\s]{0,14}?(?:会|団|機構|組合|連合会|協会|社|センター)(?:\([^)]*\))?)?"
+)
+# "(財団)" / "(社団)" annotations and similar legal remarks in brackets.
+_LEGAL_PAREN = re.compile(r"\((?:財団|社団|医療法人|社会医療法人|一般|公益)[^)]*\)")
+_PUBLIC_OWNER = re.compile(r"^(?:.{0,16}?(?:企業団|組合)立|.{0,6}?[都道府県市町村]立|国民健康保険|国保|公立)")
+
+
+def strip_corporate(name: str) -> str:
+    """Remove a leading 法人格 (with the corporation's own name) and public-owner prefixes.
+
+    Works on the raw name so that a space separating the corporation from the facility can be used;
+    returns a `basic`-normalised string.
+    """
+    if not name:
+        return ""
+    t = unicodedata.normalize("NFKC", str(name)).translate(_VARIANTS).strip()
+    t = _LEGAL_PAREN.sub("", t)
+    parts = [p for p in _SPACES.split(t) if p]
+    if len(parts) > 1 and any(parts[0].startswith(c) for c in _CORP_TYPES):
+        t = "".join(parts[1:])
+    else:
+        t = "".join(parts)
+        stripped = _CORP_RE.sub("", t, count=1)
+        # never strip a name down to nothing or to a bare kind word
+        if len(stripped) >= 2:
+            t = stripped
+    for _ in range(2):
+        stripped = _PUBLIC_OWNER.sub("", t, count=1)
+        if len(stripped) >= 2:
+            t = stripped
+    return basic(t)
+
+
+def name_key(name: str | None) -> str:
+    """Matching key for an institution name: no 法人格, no punctuation, digits for kanji numerals,
+    外字 removed (they are flagged separately and cannot be compared)."""
+    if not name:
+        return ""
+    t = _PUNCT.sub("", strip_corporate(name))
+    t = "".join(c for c in t if not is_private_use(c))
+    return _all_kanji_numerals(t)
+
+
+def full_name_key(name: str | None) -> str:
+    """Like name_key but keeps the 法人格: used when the corporation is what tells two apart."""
+    t = _PUNCT.sub("", basic(_LEGAL_PAREN.sub("", unicodedata.normalize("NFKC", name or ""))))
+    return _all_kanji_numerals("".join(c for c in t if not is_private_use(c)))
+
+
+_BLOCK_SEP = re.compile(r"(?<=\d)(?:丁目|番地の|番地|番の|番|地割|の)(?=\d)")
+_TRAILING = re.compile(r"(?<=\d)(?:番地|番|号|丁目)")
+
+
+def address_key(address: str | None) -> str:
+    """Matching key for the street part of an address (prefecture and municipality already removed).
+
+    永井12地割10番地 and 永井12-10 give the same key; 一丁目16番32号 becomes 1-16-32. Text after the
+    house number (building names, floors) is dropped because sources disagree on it.
+    """
+    if not address:
+        return ""
+    # a space ends the street part ("館向町4番8号 2F"): mark it before spaces are removed
+    t = basic(re.sub(r"[\s\u3000]+", "|", unicodedata.normalize("NFKC", str(address)).strip()))
+    t = kanji_numerals_in_address(t)
+    t = re.sub(r"第(\d+)地割", r"\1地割", t)
+    t = _BLOCK_SEP.sub("-", t)
+    t = _TRAILING.sub("", t)
+    t = re.sub(r"-+", "-", t)
+    m = re.match(r"^([^|]*?\d+(?:-\d+)*)", t)
+    if m:
+        t = m.group(1)
+    t = _PUNCT.sub("", t.replace("|", ""))
+    return t.rstrip("-")
+
+
+def address_parts(key: str) -> tuple[str, str]:
+    """Split an address_key into (town, numbers): the place name with 大字/字 removed, and the number blocks.
+
+    南畑32地割字南桝沢265 -> ('南畑', '32地割265'); 渋民字大前田53-2 -> ('渋民', '53-2'); 潮見台 -> ('潮見台', '').
+    """
+    m = re.search(r"\d", key)
+    head, nums = (key[:m.start()], key[m.start():]) if m else (key, "")
+    head = re.sub(r"^大字", "", head)
+    head = re.split(r"大字|字", head, maxsplit=1)[0]
+    nums = re.sub(r"(?:大字|字)[^\d-]*", "", nums)
+    return head, nums
+
+
+def kind_hint(name: str | None) -> str | None:
+    """'hospital' / 'clinic' when the name says so, else None. Used to refuse cross-kind links."""
+    t = basic(name)
+    if "病院" in t:
+        return "hospital"
+    if re.search("診療所|クリニック|医院|クリニーク", t):
+        return "clinic"
+    return None
+
+
+def to_katakana(text: str | None) -> str:
+    """Hiragana and half-width kana to full-width katakana."""
+    if not text:
+        return ""
+    t = unicodedata.normalize("NFKC", text)
+    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in t)
