@@ -67,10 +67,20 @@ def link_prefecture(ref: ReferenceData, pref: Prefecture) -> PrefectureLinks:
                     "value": f"{o['inst_code']} / {o['facility_id']}", "rule": "override_unknown",
                     "severity": "warning",
                     "message": "指定した医療機関コードまたは医療情報ネットIDが今回の参照データにありません。指定は使われません。"})
-    links, review = linking.link(
-        linking.make_sides(inst, "inst_code", None, ref.index),
-        linking.make_sides(fac, "facility_id", "kind", ref.index),
-        overrides.accepted if overrides is not None else None)
+    # Codes in the current 名簿 first; codes known only from the (older) code list may take what is left,
+    # so a facility that was given a new code is linked to the code its notifications are filed under.
+    fac_sides = linking.make_sides(fac, "facility_id", "kind", ref.index)
+    current = inst.filter(pl.col("in_meibo"))
+    links, review = linking.link(linking.make_sides(current, "inst_code", None, ref.index), fac_sides,
+                                 overrides.accepted if overrides is not None else None)
+    taken = set(links["facility_id"])
+    older = inst.filter(~pl.col("in_meibo"))
+    links2, review2 = linking.link(linking.make_sides(older, "inst_code", None, ref.index),
+                                   [s for s in fac_sides if s.key not in taken],
+                                   overrides.accepted if overrides is not None else None)
+    links = pl.concat([links, links2]).sort("inst_code")
+    # a facility already under review with a current code does not also need an old-code candidate
+    review = pl.concat([review, review2.filter(~pl.col("facility_id").is_in(review["facility_id"].implode()))])
     return PrefectureLinks(pref.code, inst, links, review, overrides, found)
 
 

@@ -108,8 +108,10 @@ def strip_corporate(name: str) -> str:
     t = unicodedata.normalize("NFKC", str(name)).translate(_VARIANTS).strip()
     t = _LEGAL_PAREN.sub("", t)
     parts = [p for p in _SPACES.split(t) if p]
-    if len(parts) > 1 and any(parts[0].startswith(c) for c in _CORP_TYPES):
-        t = "".join(parts[1:])
+    if len(parts) > 1 and (any(parts[0].startswith(c) for c in _CORP_TYPES)
+                           or re.search(r"(?:会|団|法人)$", parts[0])):
+        # "医療法人 博愛会 横浜病院", "社会医療法人近森会 近森病院": the facility is the last word
+        t = parts[-1] if len(parts[-1]) >= 2 else "".join(parts[1:])
     else:
         t = "".join(parts)
         stripped = _CORP_RE.sub("", t, count=1)

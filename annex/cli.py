@@ -1,0 +1,47 @@
+"""`annex` command line."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _refresh(args: argparse.Namespace) -> int:
+    # Prefect is imported here so that `annex --help` stays fast
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if args.quiet else "INFO")
+    from annex.pipeline import RunError
+    from flows.refresh import refresh
+    try:
+        result = refresh(raw=str(args.raw), out=str(args.out), prefs=args.pref or None)
+    except RunError as exc:
+        print(f"エラー: {exc}", file=sys.stderr)
+        return 1
+    print(f"出力: {result['database']}")
+    print(f"  医療情報ネット施設 {result['facilities']:,} / 医療機関（厚生局） {result['institutions']:,} / "
+          f"届出 {result['notifications']:,}")
+    print(f"  紐付け {result['facility_links']:,} / 要確認 {result['link_review']:,}")
+    print(f"  検証結果 エラー {result['errors']:,} 件・警告 {result['warnings']:,} 件（findings 表）")
+    for f in result["failed_files"]:
+        print(f"  読めなかったファイル: {f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="annex", description="在宅医療 別表作成パイプライン（zaitaku-annex）")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="コマンド")
+    r = sub.add_parser("refresh", help="参照データを読み込み annex.duckdb を作り直します",
+                       description="参照データ（医療情報ネット・厚生局名簿・市区町村コード）を読み込み、"
+                                   "医療機関を紐付けて <out>/annex.duckdb を作り直します。")
+    r.add_argument("--raw", type=Path, default=Path("raw"), metavar="DIR", help="入力フォルダ（既定: raw/）")
+    r.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="出力フォルダ（既定: out/）")
+    r.add_argument("--pref", action="append", metavar="CODE",
+                   help="対象の都道府県コード（複数指定可。既定: raw/ に設定のある全都道府県）")
+    r.add_argument("--quiet", action="store_true", help="進行状況のログを抑えます")
+    r.set_defaults(func=_refresh)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
