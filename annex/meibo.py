@@ -123,9 +123,9 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
         body = grid[header_at + 1:]
         if missing:
             res.rows_in += len(body)
-            res.findings.append(finding(path, sheet, header_at + 1, None, None, "missing_column",
-                                        f"シート「{sheet}」に必要な列がありません: {'・'.join(missing)}"))
-            res.skipped_blank += 0
+            res.findings.append(finding(path, sheet, None, None, None, "missing_column",
+                                        f"シート「{sheet}」（見出しは{header_at + 1}行目）に必要な列がありません: "
+                                        f"{'・'.join(missing)}"))
             # every body row is lost with the sheet: count them as rejected rows of this sheet
             for j, r in enumerate(body):
                 if any(_cell(v) for v in r):

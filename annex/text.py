@@ -76,7 +76,8 @@ def basic(text: str | None) -> str:
     t = unicodedata.normalize("NFKC", str(text)).translate(_VARIANTS)
     t = _SPACES.sub("", t)
     t = _DASH_AFTER_DIGIT.sub("-", t)
-    return t
+    # removing a space can bring a combining mark next to a letter: normalise once more so the key is stable
+    return unicodedata.normalize("NFKC", t)
 
 
 # 法人格 and public-owner prefixes that one source writes and the other omits.
@@ -160,10 +161,16 @@ def address_key(address: str | None) -> str:
     t = _BLOCK_SEP.sub("-", t)
     t = _TRAILING.sub("", t)
     t = re.sub(r"-+", "-", t)
-    m = re.match(r"^([^|]*?\d+(?:-\d+)*)", t)
+    # keep space-separated parts up to the first one that carries a number
+    kept = []
+    for part in t.split("|"):
+        kept.append(part)
+        if any(c.isdigit() for c in part):
+            break
+    t = basic(_PUNCT.sub("", "".join(kept)))
+    m = re.match(r"^(.*?\d+(?:-\d+)*)", t)
     if m:
         t = m.group(1)
-    t = _PUNCT.sub("", t.replace("|", ""))
     return t.rstrip("-")
 
 

@@ -1,0 +1,29 @@
+"""The Prefect flow and the CLI (one Prefect test harness for the session)."""
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from tests.conftest import RAW
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+    with prefect_test_harness():
+        yield
+
+
+def test_refresh_flow(prefect_harness, tmp_path):
+    from flows.refresh import refresh
+    result = refresh(raw=str(RAW), out=str(tmp_path), prefs=["39"])
+    assert result["facility_links"] > 0 and result["errors"] == 0
+    con = duckdb.connect(str(tmp_path / "annex.duckdb"), read_only=True)
+    assert con.execute("SELECT DISTINCT pref_code FROM institutions").fetchall() == [("39",)]
+
+
+def test_cli_help_is_japanese():
+    out = subprocess.run([sys.executable, "-m", "annex.cli", "refresh", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "--pref" in out and "都道府県コード" in out

@@ -1,0 +1,97 @@
+"""Linking on the real sample against a hand-checked answer table, and the matcher's safety rules."""
+import csv
+
+import polars as pl
+
+from annex import linking
+from tests.conftest import DATA
+
+
+def answers():
+    with open(DATA / "hospital_links_answer.csv", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_hospitals_linked_to_the_hand_checked_codes(sample_run):
+    import duckdb
+    db, _ = sample_run
+    con = duckdb.connect(str(db), read_only=True)
+    got = dict(con.execute("SELECT l.facility_id, l.inst_code FROM facility_links l "
+                           "JOIN facilities f USING (facility_id) WHERE f.kind = 'hospital'").fetchall())
+    hospitals = con.execute("SELECT count(*) FROM facilities WHERE kind = 'hospital'").fetchone()[0]
+    expected = {a["facility_id"]: a["inst_code"] for a in answers()}
+    assert hospitals == len(expected) == 203
+    wrong = {f: (c, expected.get(f)) for f, c in got.items() if expected.get(f) != c}
+    assert wrong == {}                                              # no link is wrong
+    correct = sum(1 for f, c in expected.items() if c and got.get(f) == c)
+    assert correct / hospitals >= 0.99, f"{correct}/{hospitals}"
+    # the one without a counterpart is listed, not dropped
+    missing = [f for f, c in expected.items() if not c]
+    listed = {r[0] for r in con.execute("SELECT facility_id FROM unlinked_facilities").fetchall()}
+    assert set(missing) <= listed
+
+
+def test_links_are_one_to_one(sample_run):
+    import duckdb
+    con = duckdb.connect(str(sample_run[0]), read_only=True)
+    assert con.execute("SELECT count(*) - count(DISTINCT inst_code), count(*) - count(DISTINCT facility_id) "
+                       "FROM facility_links").fetchone() == (0, 0)
+
+
+def side(key, name, address, block="032018", kind=None):
+    from annex import text
+    return linking.Side(key, name, text.name_key(name), text.full_name_key(name), text.address_key(address),
+                        kind or text.kind_hint(name), block, block[:2])
+
+
+def test_close_candidates_go_to_review_not_link():
+    inst = [side("0310110001", "さくら内科クリニック", "本町1-2-3")]
+    facs = [side("F1", "さくら内科クリニック", "本町1-2-3 1F"), side("F2", "医療法人 さくら内科クリニック", "本町1-2-3 2F")]
+    links, review = linking.link(inst, facs)
+    assert links.height == 0 and review.height == 2
+
+
+def test_two_codes_never_share_a_facility():
+    inst = [side("0310110001", "中央病院", "本町1-2-3"), side("0310110002", "中央病院", "本町1-2-3")]
+    facs = [side("F1", "中央病院", "本町1-2-3")]
+    links, review = linking.link(inst, facs)
+    assert links.height == 0 and review.height == 2
+
+
+def test_renamed_institution_at_same_address():
+    inst = [side("0310111240", "盛岡さんさ病院", "館向町4番8号")]
+    facs = [side("03103100111", "医療法人社団　高松病院", "館向町４ー８")]
+    links, _ = linking.link(inst, facs)
+    assert links.row(0, named=True)["method"] == "address"
+    assert "名称変更" in links["why"].item()
+
+
+def test_hospital_never_linked_to_a_clinic_at_the_same_address():
+    inst = [side("0310110001", "はなまる内科クリニック", "本町1-2-3")]
+    facs = [side("F1", "本町病院", "本町1-2-3", kind="hospital")]
+    links, review = linking.link(inst, facs)
+    assert links.height == 0 and review.height == 0
+
+
+def test_override_wins():
+    inst = [side("0310110001", "甲病院", "本町1-2-3"), side("0310110002", "乙病院", "本町9")]
+    facs = [side("F1", "甲病院", "本町1-2-3"), side("F2", "丙病院", "本町7")]
+    ov = pl.DataFrame({"inst_code": ["0310110001", "0310110002"], "facility_id": ["F1", "F2"],
+                       "action": ["reject", "link"], "note": ["別施設", "確認済"]})
+    links, _ = linking.link(inst, facs, ov)
+    assert links.select("inst_code", "facility_id", "method").rows() == [("0310110002", "F2", "override")]
+
+
+def test_gaiji_names_do_not_crash():
+    inst = [side("0310112826", "\ue1d1坂医院", "中央通1-1")]
+    facs = [side("F1", "\ue1d1坂医院", "中央通1-1")]
+    links, _ = linking.link(inst, facs)
+    assert links.height == 1
+
+
+def test_override_file(tmp_path):
+    p = tmp_path / "facility_link_overrides.csv"
+    p.write_text("医療機関コード,医療情報ネットID,指示,理由\n0310110309,03103100001,紐付け,確認済\n"
+                 "0310110309,03103100001,たぶん,\n", encoding="utf-8")
+    res = linking.read_overrides(p)
+    assert res.accepted.height == 1 and [f["row"] for f in res.findings] == [3]

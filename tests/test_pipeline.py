@@ -1,0 +1,111 @@
+"""The refresh end to end on the shipped sample, and what a bad file or a failed run leaves behind."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from annex import pipeline, warehouse
+from tests.conftest import RAW
+
+
+def test_tables_and_japanese_comments(sample_run):
+    db, summary = sample_run
+    con = duckdb.connect(str(db), read_only=True)
+    for t in warehouse.TABLE_ORDER:
+        comment = con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = ?", [t]).fetchone()
+        assert comment and comment[0], t
+        cols = con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?", [t]).fetchall()
+        assert cols and all(c for _, c in cols), (t, [n for n, c in cols if not c])
+    assert con.execute("SELECT count(*) FROM facilities").fetchone()[0] == 585
+    assert con.execute("SELECT count(*) FROM institutions WHERE in_meibo").fetchone()[0] == 1171
+    assert summary["errors"] == 0
+
+
+def test_every_source_row_is_accounted_for(sample_run):
+    con = duckdb.connect(str(sample_run[0]), read_only=True)
+    rows = con.execute("SELECT source_file, rows_in, accepted + rejected + skipped_blank + out_of_scope "
+                       "FROM source_files WHERE status = 'read'").fetchall()
+    assert len(rows) == 6 and all(a == b for _, a, b in rows), rows
+    # accepted rows are the rows in the tables
+    assert con.execute("SELECT sum(accepted) FROM source_files WHERE kind = 'meibo'").fetchone()[0] == \
+        con.execute("SELECT count(*) FROM notifications").fetchone()[0]
+
+
+def test_home_care_status_matches_notifications(sample_run):
+    con = duckdb.connect(str(sample_run[0]), read_only=True)
+    # independent count: institutions with at least one 支援診 notification, straight from the rows
+    direct = con.execute("SELECT count(DISTINCT inst_code) FROM notifications WHERE symbol LIKE '支援診%'").fetchone()[0]
+    mart = con.execute("SELECT count(*) FROM home_care_status WHERE shien_kind = '支援診'").fetchone()[0]
+    assert direct == mart > 0
+    assert con.execute("SELECT count(*) FROM home_care_status").fetchone()[0] == \
+        con.execute("SELECT count(*) FROM institutions").fetchone()[0]
+    assert con.execute("SELECT count(*) FROM home_care_status WHERE shien_type IN ('2ア', '2イ')").fetchone()[0] > 0
+
+
+def test_duckdb_cli_reads_the_file(sample_run):
+    cli = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
+    assert cli, "duckdb CLI is installed with the project (duckdb-cli)"
+    out = subprocess.run([cli, "-readonly", str(sample_run[0]), "-c", "SELECT count(*) FROM facility_links"],
+                         capture_output=True, text=True, check=True).stdout
+    assert any(ch.isdigit() for ch in out)
+
+
+def test_bad_files_reported_and_run_goes_on(raw_copy, tmp_path):
+    zp = raw_copy / "reference/iryo_joho_net/02-1_clinic_facility_info_20260601.csv.zip"
+    zp.write_bytes(zp.read_bytes()[:4000])                                   # truncated zip
+    (raw_copy / "reference/kouseikyoku/shisetsu-broken-ika-r0808.xlsx").write_bytes(b"not a workbook")
+    out = tmp_path / "out"
+    summary = pipeline.run(raw_copy, out)
+    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    failed = dict(con.execute("SELECT source_file, status FROM source_files WHERE status = 'failed'").fetchall())
+    assert set(failed) == {"reference/iryo_joho_net/02-1_clinic_facility_info_20260601.csv.zip",
+                           "reference/kouseikyoku/shisetsu-broken-ika-r0808.xlsx"}
+    msgs = con.execute("SELECT message FROM rejected_rows WHERE \"row\" IS NULL").fetchall()
+    assert len(msgs) == 2 and all(m[0] for m in msgs)
+    assert con.execute("SELECT count(*) FROM facilities WHERE kind = 'hospital'").fetchone()[0] == 203
+    assert summary["failed_files"] and not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_failed_run_keeps_previous_outputs(raw_copy, tmp_path):
+    out = tmp_path / "out"
+    pipeline.run(raw_copy, out, ["39"])
+    before = (out / "annex.duckdb").read_bytes()
+    (raw_copy / "reference/municipalities/municipalities.csv").write_text("壊れた,ファイル\n", encoding="utf-8")
+    with pytest.raises(pipeline.RunError, match="市区町村マスタ"):
+        pipeline.run(raw_copy, out, ["39"])
+    assert (out / "annex.duckdb").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["annex.duckdb"]
+
+
+def test_build_failure_leaves_old_file(tmp_path, sample_run, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(sample_run[0], out / "annex.duckdb")
+    before = (out / "annex.duckdb").read_bytes()
+    monkeypatch.setattr(warehouse, "TABLE_ORDER", warehouse.TABLE_ORDER + ["no_such_table"])
+    with pytest.raises(Exception):
+        pipeline.run(RAW, out, ["03"])
+    assert (out / "annex.duckdb").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["annex.duckdb"]
+
+
+def test_reader_holding_the_file_does_not_block_the_swap(tmp_path):
+    out = tmp_path / "out"
+    pipeline.run(RAW, out, ["39"])
+    reader = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    try:
+        pipeline.run(RAW, out, ["03"])               # replaces the file while it is open
+        assert reader.execute("SELECT DISTINCT pref_code FROM facilities").fetchall() == [("39",)]
+    finally:
+        reader.close()
+    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    assert con.execute("SELECT DISTINCT pref_code FROM facilities").fetchall() == [("03",)]
+
+
+def test_unknown_prefecture_is_a_clear_error():
+    with pytest.raises(pipeline.RunError, match="設定のない都道府県コード"):
+        pipeline.select_prefectures(RAW, ["13"])

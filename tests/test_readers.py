@@ -1,0 +1,304 @@
+"""Every reader: real files read fully, every variant in docs/formats.md accepted, every defect caught with
+the row number the user sees, and rows_in = accepted + rejected + skipped + out_of_scope for each file."""
+import datetime as dt
+import io
+import zipfile
+
+import polars as pl
+import pytest
+import xlsxwriter
+
+from annex import codes
+from annex.code_list import read_code_list
+from annex.facility_files import read_facility_file
+from annex.meibo import read_meibo
+from annex.municipalities import MunicipalityIndex, read_master
+from tests.conftest import RAW
+
+HOSP_ZIP = RAW / "reference/iryo_joho_net/01-1_hospital_facility_info_20250601.csv.zip"
+CLINIC_ZIP = RAW / "reference/iryo_joho_net/02-1_clinic_facility_info_20260601.csv.zip"
+MASTER = RAW / "reference/municipalities/municipalities.csv"
+
+
+@pytest.fixture(scope="module")
+def index():
+    return MunicipalityIndex(read_master(MASTER).accepted)
+
+
+def hospital_bytes() -> bytes:
+    with zipfile.ZipFile(HOSP_ZIP) as z:
+        return z.read(z.namelist()[0])
+
+
+def assert_balanced(res):
+    a = res.accounting()
+    assert a["rows_in"] == a["accepted"] + a["rejected"] + a["skipped_blank"] + a["out_of_scope"], a
+
+
+# --- municipality master -----------------------------------------------------------------------
+def test_master_real(index):
+    res = read_master(MASTER)
+    assert_balanced(res)
+    assert res.findings == [] and res.accepted.height == 1966
+    # wards of designated cities are there, Hamamatsu's old wards map to the 2024 ones
+    assert index.current("011011") == "011011"
+    assert index.current("221317") == "221384" and index.current("221376") == "221406"
+    assert index.resolve("03", "岩手郡雫石町七ツ森16番地243")[0] == "033014"
+    assert index.resolve("39", "高知県幡多郡黒潮町入野5929-1")[0] == "394289"
+    assert index.resolve("39", "高岡郡檮原町梼原1212")[0] == "394050"   # 檮/梼
+
+
+def test_master_defects(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("団体コード,都道府県名,市区町村名,区分\n"
+                 "032018,岩手県,盛岡市,市\n"
+                 "032019,岩手県,盛岡市X,市\n"        # line 3: wrong check digit
+                 "\n"                                # line 4: blank
+                 "03202,岩手県,宮古市,市\n", encoding="utf-8")   # line 5: 5 digits
+    res = read_master(p)
+    assert_balanced(res)
+    assert {(f["row"], f["rule"][:10]) for f in res.findings} >= {(3, "<Check che"), (5, "str_matche")} or \
+        sorted(f["row"] for f in res.findings) == [3, 5]
+    assert res.accepted.height == 1 and res.skipped_blank == 1
+
+
+# --- 医療情報ネット facility files ------------------------------------------------------------
+def test_hospital_file_real():
+    res = read_facility_file(HOSP_ZIP, {"03", "39"})
+    assert_balanced(res)
+    assert res.findings == [] and res.accepted.height == 203
+    ids = res.accepted["facility_id"]
+    assert ids.dtype == pl.String and set(ids.str.len_chars().unique()) == {11, 13}
+    assert ids.str.starts_with("0").any()                       # leading zeros kept
+    kamaishi = res.accepted.filter(pl.col("facility_id") == "03103100001").row(0, named=True)
+    assert kamaishi["lat"] is None and kamaishi["lon"] is None   # 0.0,0.0 means missing
+    assert kamaishi["municipality_code"] == "032115" and kamaishi["beds"] == 204
+
+
+def test_clinic_file_and_pref_filter():
+    res = read_facility_file(CLINIC_ZIP, {"03"})
+    assert_balanced(res)
+    assert res.accepted.height == 0 and res.out_of_scope == 382
+
+
+@pytest.mark.parametrize("variant", ["bom_crlf", "no_bom", "lf", "cp932", "plain_csv"])
+def test_hospital_encodings_and_line_ends(tmp_path, variant):
+    data = hospital_bytes()
+    name = "01-1_hospital_facility_info_20250601.csv"
+    if variant == "no_bom":
+        data = data[3:]
+    elif variant == "lf":
+        data = data.replace(b"\r\n", b"\n")
+    elif variant == "cp932":
+        data = data[3:].decode("utf-8").encode("cp932")
+    p = tmp_path / (name if variant == "plain_csv" else name + ".zip")
+    if variant == "plain_csv":
+        p.write_bytes(data)
+    else:
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr(name, data)
+    res = read_facility_file(p, {"03", "39"})
+    assert_balanced(res)
+    assert res.accepted.height == 203
+    rules = [f["rule"] for f in res.findings]
+    assert rules == (["encoding"] if variant == "cp932" else [])
+    if variant == "cp932":
+        assert res.findings[0]["severity"] == "warning"
+
+
+def test_facility_row_defects_with_line_numbers(tmp_path, index):
+    lines = hospital_bytes().decode("utf-8-sig").split("\r\n")
+    header, rows = lines[0], [ln for ln in lines[1:] if ln]
+    bad = list(rows[:6])
+    bad[1] = bad[1].replace('"03103100002"', '"03-10310"', 1)       # line 3: ID not digits
+    bad[2] = bad[2].replace('"03","211"', '"03","2A1"', 1)          # line 4: 市区町村コード not 3 digits
+    bad[3] = bad[3].rsplit(",", 1)[0]                               # line 5: one field missing
+    bad.insert(4, "")                                               # line 6: blank line
+    bad[5] = bad[5].replace('"03","', '"39","', 1)                  # line 7: ID 03… but pref 39
+    text_ = "\ufeff" + "\r\n".join([header] + bad) + "\r\n"
+    p = tmp_path / "01-1_hospital_facility_info_20250601.csv"
+    p.write_text(text_, encoding="utf-8", newline="")
+    res = read_facility_file(p, {"03", "39"}, index.current)
+    assert_balanced(res)
+    errs = sorted((f["row"], f["rule"]) for f in res.findings if f["severity"] == "error")
+    assert [r for r, _ in errs] == [3, 4, 5, 7], errs
+    assert res.skipped_blank == 1 and res.accepted.height == 2
+    assert all(f["message"] and f["source_file"] == str(p) for f in res.findings)
+
+
+def test_unknown_and_abolished_municipality(tmp_path, index):
+    lines = hospital_bytes().decode("utf-8-sig").split("\r\n")
+    row = lines[1]
+    hamamatsu = row.replace('"03103100001"', '"22103100001"').replace('"03","211"', '"22","131"')
+    nowhere = row.replace('"03103100001"', '"03103199999"').replace('"03","211"', '"03","999"')
+    p = tmp_path / "01-1_hospital_facility_info_20250601.csv"
+    p.write_text("\r\n".join([lines[0], hamamatsu, nowhere]) + "\r\n", encoding="utf-8-sig", newline="")
+    res = read_facility_file(p, None, index.current)
+    assert_balanced(res)
+    by_rule = {f["rule"]: f for f in res.findings}
+    assert by_rule["municipality_abolished"]["severity"] == "warning" and by_rule["municipality_abolished"]["row"] == 2
+    assert by_rule["municipality_unknown"]["severity"] == "error" and by_rule["municipality_unknown"]["row"] == 3
+    assert res.accepted["municipality_code"].to_list() == ["221384"]
+
+
+def test_missing_column_is_one_clear_finding(tmp_path):
+    data = hospital_bytes().decode("utf-8-sig").replace('"所在地",', '"住所",', 1)
+    p = tmp_path / "01-1_hospital_facility_info_20250601.csv"
+    p.write_text(data, encoding="utf-8", newline="")
+    res = read_facility_file(p, {"03", "39"})
+    assert res.status == "failed" and res.accepted.height == 0
+    assert len(res.findings) == 1 and "所在地" in res.findings[0]["message"]
+    assert res.rows_in == 203
+
+
+def test_truncated_zip(tmp_path):
+    p = tmp_path / HOSP_ZIP.name
+    p.write_bytes(HOSP_ZIP.read_bytes()[:5000])
+    res = read_facility_file(p, {"03"})
+    assert res.status == "failed" and res.findings[0]["rule"] == "zip_corrupt"
+    assert "zip" in res.findings[0]["message"]
+
+
+def test_zip_traversal_and_bomb(tmp_path):
+    evil = tmp_path / "01-1_hospital_facility_info_20250601.csv.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../01-1_hospital_facility_info_20250601.csv", hospital_bytes())
+    res = read_facility_file(evil, {"03"})
+    assert res.status == "failed" and "ファイル名が不正" in res.findings[0]["message"]
+    bomb = tmp_path / "02-1_clinic_facility_info_20260601.csv.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("02-1_clinic_facility_info_20260601.csv", b"0" * (60 * 1024 * 1024))
+    res = read_facility_file(bomb, {"03"})
+    assert res.status == "failed" and "大きすぎ" in res.findings[0]["message"]
+
+
+def test_undecodable_file(tmp_path):
+    p = tmp_path / "01-1_hospital_facility_info_20250601.csv"
+    p.write_bytes(b"\x81\xff\xfe\x00" * 100)
+    res = read_facility_file(p, {"03"})
+    assert res.status == "failed" and res.findings[0]["rule"] == "encoding"
+
+
+# --- 厚生局 名簿 ------------------------------------------------------------------------------
+def test_meibo_real():
+    res = read_meibo(RAW / "reference/kouseikyoku/shisetsu-touhoku-ika-r0808.xlsx", {"03"})
+    assert_balanced(res)
+    df = res.accepted
+    assert df["inst_code"].n_unique() == 692 and res.as_of == "2026-08-01"
+    assert df["name"].null_count() == 0 and (df["name"] != "").all()   # carried down onto continuation rows
+    assert set(df["symbol"]) >= {"支援診1", "支援診2ア", "支援診3", "在医総管1", "在後病", "支援病1"}
+    assert df.filter(pl.col("inst_code") == "0310110309")["start_date"].min() == dt.date(1998, 9, 1)
+
+
+MESSY = [
+    # number          name                 symbol        start          defect (comment for the reader)
+    ("01,1030,9", "遠山病院", "支援病３", "令和 8年 3月 1日", None),
+    ("", "", "在医総管１", dt.date(2015, 4, 1), None),                  # continuation row: facility carried
+    ("01-1045-7", "三田記念病院", "支援診２", "R6.6.1", None),          # old style 支援診２ (no ア/イ)
+    ("", "", "在医総管", "H28.4.1", None),                             # bare 在医総管 (old style)
+    (None, None, None, None, None),                                     # blank row
+    ("01.1124.0", "盛岡さんさ病院", "支援診2ア", "2024/6/1", None),      # half-width symbol, dotted number
+    ("0111240", "盛岡さんさ病院", "在後病", "平成32年4月1日", "date"),   # impossible 和暦 -> warning
+    ("01-1124-1", "誤記病院", "支援診3", "2024/6/1", "check"),          # check digit wrong -> warning
+    ("01-112X-0", "番号不正医院", "支援診3", "2024/6/1", "number"),     # not a number -> error
+    ("01-1233-9", "", "支援診3", "2024/6/1", "name"),                   # number without a name -> error
+]
+
+
+def write_messy_meibo(path, fmt="xlsx"):
+    header = ["項番", "都道府県コード", "都道府県名", "区分", "医療機関番号", "併設医療機関番号", "医療機関記号番号",
+              "医療機関名称", "医療機関所在地（郵便番号）", "医療機関所在地（住所）", "電話番号", "FAX番号", "病床数",
+              "受理届出名称", "受理記号", "受理番号", "算定開始年月日"]
+    rows = [["[ 岩手県 ] 届出受理医療機関名簿 医科"], ["令和 8年 8月 1日現在　令和 8年 8月10日作成"], [], header]
+    for n, (num, name, sym, start, _) in enumerate(MESSY):
+        if num is None:
+            rows.append([])
+            continue
+        rows.append([n + 1 if num else "", "03" if num else "", "岩手県" if num else "", "医科" if num else "",
+                     num, "", "", name, "", "盛岡市下ノ橋町6番14号" if num else "", "", "", "", "届出",
+                     sym, "第1号", start])
+    rows.append(["※ この名簿は…"])                                     # note row under the table
+    if fmt == "xlsx":
+        wb = xlsxwriter.Workbook(path)
+        ws = wb.add_worksheet("岩手県")
+        fmt_d = wb.add_format({"num_format": "yyyy/mm/dd"})
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                if isinstance(v, dt.date):
+                    ws.write_datetime(r, c, dt.datetime(v.year, v.month, v.day), fmt_d)
+                elif v != "":
+                    ws.write(r, c, v)
+        wb.close()
+    else:
+        import xlwt
+        wb = xlwt.Workbook(encoding="utf-8")
+        ws = wb.add_sheet("岩手県")
+        style = xlwt.easyxf(num_format_str="yyyy/mm/dd")
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                if isinstance(v, dt.date):
+                    ws.write(r, c, dt.datetime(v.year, v.month, v.day), style)
+                elif v != "":
+                    ws.write(r, c, v)
+        wb.save(str(path))
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls"])
+def test_meibo_messy(tmp_path, fmt):
+    p = tmp_path / f"shisetsu-touhoku-ika-r0808.{fmt}"
+    write_messy_meibo(p, fmt)
+    res = read_meibo(p, {"03"})
+    assert_balanced(res)
+    assert res.rows_in == 11 and res.skipped_blank == 2         # blank row + note row
+    first_data_row = 5                                          # header on Excel row 4
+    found = {(f["row"], f["rule"], f["severity"]) for f in res.findings}
+    expected_rows = {d: first_data_row + i for i, (*_, d) in enumerate(MESSY) if d}
+    assert (expected_rows["date"], "date_format", "warning") in found
+    assert (expected_rows["check"], "check_digit", "warning") in found
+    assert any(r == expected_rows["number"] and s == "error" for r, _, s in found)
+    assert any(r == expected_rows["name"] and s == "error" for r, _, s in found)
+    df = res.accepted
+    assert df.filter(pl.col("source_row") == 6)["name"].item() == "遠山病院"       # carried down
+    assert set(df["symbol"]) == {"支援病3", "在医総管1", "支援診2", "在医総管", "支援診2ア", "在後病", "支援診3"}
+    assert df.filter(pl.col("source_row") == 5)["start_date"].item() == dt.date(2026, 3, 1)
+    assert df.filter(pl.col("source_row") == 6)["start_date"].item() == dt.date(2015, 4, 1)
+    assert set(df["inst_code"]) >= {"0310110309", "0310111240"}
+    assert res.as_of == "2026-08-01"
+
+
+def test_meibo_missing_column_and_corrupt(tmp_path):
+    p = tmp_path / "m.xlsx"
+    wb = xlsxwriter.Workbook(p)
+    ws = wb.add_worksheet("S")
+    for c, h in enumerate(["項番", "医療機関番号", "医療機関名称", "受理記号"]):   # no 算定開始年月日
+        ws.write(3, c, h)
+    ws.write_row(4, 0, [1, "01-1030-9", "遠山病院", "支援診１"])
+    wb.close()
+    res = read_meibo(p, {"03"})
+    assert_balanced(res)
+    assert any("算定開始年月日" in f["message"] for f in res.findings) and res.accepted.height == 0
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes((RAW / "reference/kouseikyoku/shisetsu-shikoku-ika-r0809.xlsx").read_bytes()[:3000])
+    res = read_meibo(broken, {"39"})
+    assert res.status == "failed" and res.findings[0]["rule"] == "workbook_unreadable"
+    other = tmp_path / "notes.xlsx"
+    wb = xlsxwriter.Workbook(other)
+    wb.add_worksheet("x").write(0, 0, "これは名簿ではありません")
+    wb.close()
+    res = read_meibo(other, {"03"})
+    assert res.status == "failed" and res.findings[0]["rule"] == "header_not_found"
+
+
+# --- code list ---------------------------------------------------------------------------------
+def test_code_list_real_and_defects(tmp_path):
+    res = read_code_list(RAW / "reference/kouseikyoku_codes/all_med_inst_cd_202508.csv", {"03", "39"})
+    assert_balanced(res)
+    assert res.accepted.height == 1275 and res.findings == []
+    assert all(codes.inst_code_check_ok(c) for c in res.accepted["inst_code"])
+    p = tmp_path / "all_med_inst_cd_202508.csv"
+    p.write_text("030110309,0110309,遠山病院,0200877,盛岡市下ノ橋町６番１４号\r\n"
+                 "03011030,0110309,短い,0200877,盛岡市\r\n\r\n"
+                 "030110308,0110308,検査数字違い,0200877,盛岡市\r\n", encoding="cp932")
+    res = read_code_list(p, {"03"})
+    assert_balanced(res)
+    assert [(f["row"], f["severity"]) for f in res.findings] == [(2, "error"), (4, "warning")]
