@@ -29,7 +29,7 @@ def test_every_source_row_is_accounted_for(sample_run):
     con = duckdb.connect(str(sample_run[0]), read_only=True)
     rows = con.execute("SELECT source_file, rows_in, accepted + rejected + skipped_blank + out_of_scope "
                        "FROM source_files WHERE status = 'read'").fetchall()
-    assert len(rows) == 6 and all(a == b for _, a, b in rows), rows
+    assert len(rows) == 8 and all(a == b for _, a, b in rows), rows   # 6 reference files + 2 override files
     # accepted rows are the rows in the tables
     assert con.execute("SELECT sum(accepted) FROM source_files WHERE kind = 'meibo'").fetchone()[0] == \
         con.execute("SELECT count(*) FROM notifications").fetchone()[0]
