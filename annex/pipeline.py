@@ -42,6 +42,7 @@ def load_reference(raw: Path, prefs: list[Prefecture]) -> ReferenceData:
 @dataclass
 class PrefectureLinks:
     code: str
+    facilities: int               # 医療情報ネット facilities of the prefecture that were matched against
     institutions: pl.DataFrame
     links: pl.DataFrame
     review: pl.DataFrame
@@ -81,7 +82,7 @@ def link_prefecture(ref: ReferenceData, pref: Prefecture) -> PrefectureLinks:
     links = pl.concat([links, links2]).sort("inst_code")
     # a facility already under review with a current code does not also need an old-code candidate
     review = pl.concat([review, review2.filter(~pl.col("facility_id").is_in(review["facility_id"].implode()))])
-    return PrefectureLinks(pref.code, inst, links, review, overrides, found)
+    return PrefectureLinks(pref.code, fac.height, inst, links, review, overrides, found)
 
 
 def _sha256(path: str) -> str | None:
@@ -95,6 +96,11 @@ def _sha256(path: str) -> str | None:
         return None
 
 
+def _with_relative_paths(raw: Path, df: pl.DataFrame) -> pl.DataFrame:
+    """source_file as a path relative to raw/, as officials see it in their folder."""
+    return df.with_columns(pl.col("source_file").map_elements(lambda s: _relative(raw, s), return_dtype=pl.String))
+
+
 def _relative(raw: Path, path: str) -> str:
     try:
         return str(Path(path).resolve().relative_to(raw.resolve()))
@@ -106,21 +112,18 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks]) -> dic
     """Everything the SQL files read, as stg_* frames."""
     results = ref.results + [p.overrides for p in per_pref if p.overrides is not None]
     findings = [f for r in results for f in r.findings] + [f for p in per_pref for f in p.findings]
-    fdf = findings_frame(findings).with_columns(
-        pl.col("source_file").map_elements(lambda s: _relative(raw, s), return_dtype=pl.String))
+    fdf = _with_relative_paths(raw, findings_frame(findings))
     accounting = pl.DataFrame([{**r.accounting(), "sha256": _sha256(r.file),
                                 "source_file": _relative(raw, r.file)} for r in results])
     facilities = ref.facilities().filter(pl.col("pref_code").is_in([p.code for p in per_pref]))
     notes = ref.notifications()
     if notes.height == 0:
         notes = pl.DataFrame(schema=NOTIFICATION_COLUMNS)
-    rel = lambda df: df.with_columns(pl.col("source_file").map_elements(lambda s: _relative(raw, s),  # noqa: E731
-                                                                         return_dtype=pl.String))
     return {
         "stg_municipalities": ref.master.accepted,
-        "stg_facilities": rel(facilities if facilities.height else pl.DataFrame(schema=FACILITY_COLUMNS)),
-        "stg_institutions": rel(pl.concat([p.institutions for p in per_pref])),
-        "stg_notifications": rel(notes),
+        "stg_facilities": _with_relative_paths(raw, facilities if facilities.height else pl.DataFrame(schema=FACILITY_COLUMNS)),
+        "stg_institutions": _with_relative_paths(raw, pl.concat([p.institutions for p in per_pref])),
+        "stg_notifications": _with_relative_paths(raw, notes),
         "stg_facility_links": pl.concat([p.links for p in per_pref]),
         "stg_link_review": pl.concat([p.review for p in per_pref]),
         "stg_source_files": accounting,

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import polars as pl
 
+from annex import text
 from annex.code_list import CODE_LIST_COLUMNS, read_code_list
 from annex.facility_files import FACILITY_COLUMNS, parse_file_name, read_facility_file
+from annex.codes import muni_code6
 from annex.findings import ReadResult, finding
 from annex.meibo import read_meibo
 from annex.municipalities import MunicipalityIndex, read_master
@@ -114,7 +116,6 @@ def institutions(notifications: pl.DataFrame, index: MunicipalityIndex,
 
     When the same code appears in two files (two bureaus' lists, or two months), the latest as-of wins.
     """
-    from annex import text
     found: list[dict] = []
     base = notifications.select("inst_code", "pref_code", "tensuhyo", "name", "address", "postcode", "beds",
                                 "city_code", "as_of", "source_file", "source_sheet", "source_row") \
@@ -136,7 +137,6 @@ def institutions(notifications: pl.DataFrame, index: MunicipalityIndex,
     for r in first.iter_rows(named=True):
         muni = None
         if r["city_code"] and r["city_code"].isdigit():
-            from annex.codes import muni_code6
             muni = index.current(muni_code6(r["pref_code"] + r["city_code"].zfill(3)[-3:]))
         if muni is None:
             muni, _ = index.resolve(r["pref_code"], r["address"])

@@ -25,8 +25,7 @@ def read_reference(raw: Path, prefs: list[Prefecture]) -> ReferenceData:
 def link_facilities(ref: ReferenceData, pref: Prefecture) -> pipeline.PrefectureLinks:
     result = pipeline.link_prefecture(ref, pref)
     get_run_logger().info("紐付け %s: 医療機関%d 施設%d 紐付け%d 要確認%d", pref.code, result.institutions.height,
-                          ref.facilities().filter(ref.facilities()["pref_code"] == pref.code).height,
-                          result.links.height, result.review.height)
+                          result.facilities, result.links.height, result.review.height)
     return result
 
 
