@@ -88,14 +88,26 @@ def validate(df: pl.DataFrame, model: type[pa.DataFrameModel], file: str, *,
         return df, []
     except SchemaErrors as exc:
         cases = exc.failure_cases
+    # a check's own description (written next to it in the model) explains it best; else the Field's
+    check_text: dict[tuple[str | None, str], str] = {}
+    for name, col in schema.columns.items():
+        for chk in col.checks:
+            if chk.description:
+                check_text[(name, chk.name)] = chk.description
+    for chk in schema.checks:
+        if chk.description:
+            check_text[(None, chk.name)] = chk.description
     out: list[dict] = []
     bad_idx: set[int] = set()
     for case in cases.iter_rows(named=True):
         col, idx = case.get("column"), case.get("index")
         check = str(case.get("check"))
-        col_schema = schema.columns.get(col) if col else None
-        label = (labels or {}).get(col, col_schema.title if col_schema is not None and col_schema.title else col)
-        explain = col_schema.description if col_schema is not None and col_schema.description else ""
+        frame_level = case.get("schema_context") == "DataFrameSchema"
+        col_schema = schema.columns.get(col) if col and not frame_level else None
+        label = None if frame_level else (labels or {}).get(
+            col, col_schema.title if col_schema is not None and col_schema.title else col)
+        explain = check_text.get((None if frame_level else col, check)) or (
+            col_schema.description if col_schema is not None and col_schema.description else "")
         if idx is None:
             # schema-level failure (missing column, wrong type): the whole file is unusable
             out.append(finding(file, None, None, label, case.get("failure_case"), check,
@@ -104,9 +116,12 @@ def validate(df: pl.DataFrame, model: type[pa.DataFrameModel], file: str, *,
             continue
         idx = int(idx)
         bad_idx.add(idx)
-        value = case.get("failure_case")
+        value = None if frame_level else case.get("failure_case")
+        if frame_level or value is None or str(value) == "":
+            message = explain or f"{label}が空です。"
+        else:
+            message = f"{label}の値「{value}」は使えません。{explain}"
         out.append(finding(file, df[sheet_col][idx] if sheet_col in df.columns else None,
-                           int(df[row_col][idx]), label, value, check,
-                           f"{label}の値「{'' if value is None else value}」は使えません。{explain}"))
+                           int(df[row_col][idx]), label, value, check, message))
     keep = [i for i in range(df.height) if i not in bad_idx]
     return df[keep], out

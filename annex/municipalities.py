@@ -102,3 +102,31 @@ class MunicipalityIndex:
                 if candidate.startswith(name):
                     return code, candidate[len(name):]
         return None, t
+
+
+def find_municipality(index: MunicipalityIndex, value: str, pref_code: str) -> tuple[str | None, list[str]]:
+    """A municipality written by hand -> (current code in pref_code, other prefectures where it exists).
+
+    Accepts a 6-digit code (check digit verified), a 5-digit code, or the name with or without the
+    prefecture and 郡 (岩手県紫波郡紫波町, 紫波郡紫波町, 紫波町). The whole text must be the name: an
+    address is not a municipality.
+    """
+    t = text.basic(value or "")
+    if re.fullmatch(r"\d{6}", t):
+        cur = index.current(t) if codes.muni_code6_ok(t) else None
+        if cur is None:
+            return None, []
+        return (cur, []) if cur[:2] == pref_code else (None, [cur[:2]])
+    if re.fullmatch(r"\d{5}", t):
+        return find_municipality(index, codes.muni_code6(t), pref_code)
+    code, rest = index.resolve(pref_code, t)
+    if code and rest == "":
+        return code, []
+    others = []
+    for other in index._names:
+        if other == pref_code:
+            continue
+        c, r = index.resolve(other, t)
+        if c and r == "":
+            others.append(other)
+    return None, sorted(set(others))

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import polars as pl
 
-from annex import linking, warehouse
+from annex import linking, returns, warehouse
+from annex.areas import AREA_COLUMNS, AREAS_FILE, read_areas
 from annex.facility_files import FACILITY_COLUMNS
 from annex.findings import FINDING_SCHEMA, ReadResult, findings_frame
 from annex.meibo import NOTIFICATION_COLUMNS
 from annex.reference import Prefecture, ReferenceData, configured_prefectures, institutions, read_reference
+from annex.report_checks import HUB_REPORT_COLUMNS, INSTITUTION_REPORT_COLUMNS, PrefectureReports, \
+    read_prefecture_reports
+from annex.status import institutions_with_status
 
 
 class RunError(RuntimeError):
@@ -50,10 +54,14 @@ class PrefectureLinks:
     findings: list[dict]
 
 
+def pref_notifications(ref: ReferenceData, pref_code: str) -> pl.DataFrame:
+    notes = ref.notifications()
+    return notes.filter(pl.col("pref_code") == pref_code) if notes.height else pl.DataFrame(schema=NOTIFICATION_COLUMNS)
+
+
 def link_prefecture(ref: ReferenceData, pref: Prefecture) -> PrefectureLinks:
     """Institutions of one prefecture and their links to 医療情報ネット facilities."""
-    notes = ref.notifications()
-    notes = notes.filter(pl.col("pref_code") == pref.code) if notes.height else pl.DataFrame(schema=NOTIFICATION_COLUMNS)
+    notes = pref_notifications(ref, pref.code)
     codes = ref.code_list().filter(pl.col("pref_code") == pref.code)
     inst, found = institutions(notes, ref.index, codes)
     fac = ref.facilities().filter(pl.col("pref_code") == pref.code)
@@ -85,6 +93,14 @@ def link_prefecture(ref: ReferenceData, pref: Prefecture) -> PrefectureLinks:
     return PrefectureLinks(pref.code, fac.height, inst, links, review, overrides, found)
 
 
+def read_reports(ref: ReferenceData, pref: Prefecture, links: PrefectureLinks) -> PrefectureReports:
+    """The 医師会 and 市町村 reports of one prefecture, checked against its reference data."""
+    areas_result, areas = read_areas(pref.dir / AREAS_FILE, pref.code, ref.index)
+    notes = pref_notifications(ref, pref.code)
+    status = institutions_with_status(links.institutions, notes)
+    return read_prefecture_reports(pref.dir, pref.code, ref.index, areas_result, areas, status)
+
+
 def _sha256(path: str) -> str | None:
     try:
         h = hashlib.sha256()
@@ -108,9 +124,12 @@ def _relative(raw: Path, path: str) -> str:
         return path
 
 
-def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks]) -> dict[str, pl.DataFrame]:
-    """Everything the SQL files read, as stg_* frames."""
-    results = ref.results + [p.overrides for p in per_pref if p.overrides is not None]
+def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks],
+          reports: list[PrefectureReports] | None = None) -> dict[str, pl.DataFrame]:
+    """Everything the SQL files read, as stg_* frames. Personal data from reports is not among them."""
+    reports = reports or []
+    results = ref.results + [p.overrides for p in per_pref if p.overrides is not None] + \
+        [r for pr in reports for r in pr.results]
     findings = [f for r in results for f in r.findings] + [f for p in per_pref for f in p.findings]
     fdf = _with_relative_paths(raw, findings_frame(findings))
     accounting = pl.DataFrame([{**r.accounting(), "sha256": _sha256(r.file),
@@ -119,6 +138,16 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks]) -> dic
     notes = ref.notifications()
     if notes.height == 0:
         notes = pl.DataFrame(schema=NOTIFICATION_COLUMNS)
+    report_files = pl.DataFrame(
+        [{"source_file": _relative(raw, rep.path), "kind": rep.kind.kind, "pref_code": pr.pref_code,
+          "sender": rep.sender, "sender_text": rep.sender_text, "sender_source": rep.sender_source,
+          "layout": rep.layout, "sheets": rep.sheets} for pr in reports for rep in pr.files],
+        schema={"source_file": pl.String, "kind": pl.String, "pref_code": pl.String, "sender": pl.String,
+                "sender_text": pl.String, "sender_source": pl.String, "layout": pl.String,
+                "sheets": pl.List(pl.String)})
+    areas = [pr.areas.frame.with_columns(pl.lit(pr.pref_code).alias("pref_code")) for pr in reports]
+    inst_reports = [pr.institution_reports for pr in reports]
+    hub_reports = [pr.hub_reports for pr in reports]
     return {
         "stg_municipalities": ref.master.accepted,
         "stg_facilities": _with_relative_paths(raw, facilities if facilities.height else pl.DataFrame(schema=FACILITY_COLUMNS)),
@@ -128,10 +157,20 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks]) -> dic
         "stg_link_review": pl.concat([p.review for p in per_pref]),
         "stg_source_files": accounting,
         "stg_findings": fdf if fdf.height else pl.DataFrame(schema=FINDING_SCHEMA),
+        "stg_areas": pl.concat(areas) if areas else pl.DataFrame(schema={**AREA_COLUMNS, "pref_code": pl.String}),
+        "stg_report_files": report_files,
+        "stg_institution_reports": _with_relative_paths(
+            raw, pl.concat(inst_reports) if inst_reports else pl.DataFrame(schema=INSTITUTION_REPORT_COLUMNS)),
+        "stg_hub_reports": _with_relative_paths(
+            raw, pl.concat(hub_reports) if hub_reports else pl.DataFrame(schema=HUB_REPORT_COLUMNS)),
     }
 
 
-def write_outputs(out: Path, staged: dict[str, pl.DataFrame]) -> Path:
+def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData | None = None,
+                  reports: list[PrefectureReports] | None = None, prefs: list[Prefecture] | None = None) -> Path:
+    """Return workbooks first, then the DuckDB file: each is built aside and swapped in whole."""
+    if ref is not None and reports:
+        returns.write_returns(out, reports, ref.index, {p.code: p.name for p in prefs or []})
     return warehouse.build(out, staged)
 
 
@@ -140,8 +179,9 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None) -> dict:
     prefs = select_prefectures(raw, pref_codes)
     ref = load_reference(raw, prefs)
     per_pref = [link_prefecture(ref, p) for p in prefs]
-    staged = stage(raw, ref, per_pref)
-    db = write_outputs(out, staged)
+    reports = [read_reports(ref, p, links) for p, links in zip(prefs, per_pref)]
+    staged = stage(raw, ref, per_pref, reports)
+    db = write_outputs(out, staged, ref, reports, prefs)
     return summary(db, staged)
 
 
@@ -153,6 +193,9 @@ def summary(db: Path, staged: dict[str, pl.DataFrame]) -> dict:
             "notifications": staged["stg_notifications"].height,
             "facility_links": staged["stg_facility_links"].height,
             "link_review": staged["stg_link_review"].height,
+            "report_files": staged["stg_report_files"].height,
+            "institution_reports": staged["stg_institution_reports"].height,
+            "hub_reports": staged["stg_hub_reports"].height,
             "errors": f.filter(pl.col("severity") == "error").height,
             "warnings": f.filter(pl.col("severity") == "warning").height,
             "failed_files": staged["stg_source_files"].filter(pl.col("status") == "failed")["source_file"].to_list()}

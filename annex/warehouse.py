@@ -11,9 +11,10 @@ import polars as pl
 from annex import SQL_DIR
 
 # staging -> marts; each file creates the table it is named after
-TABLE_ORDER = ["municipalities", "facilities", "institutions", "notifications", "home_care_status",
+TABLE_ORDER = ["municipalities", "areas", "facilities", "institutions", "notifications", "home_care_status",
                "facility_links", "link_review", "unlinked_institutions", "unlinked_facilities",
-               "source_files", "findings"]
+               "source_files", "findings", "report_files", "institution_reports", "reported_institutions",
+               "hub_reports", "reported_hubs"]
 DB_NAME = "annex.duckdb"
 
 

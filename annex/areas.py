@@ -1,0 +1,109 @@
+"""Prefecture configuration raw/<pref>/areas.csv: 在宅医療圏, 二次医療圏 and 郡市医師会 of each municipality.
+
+A CSV officials edit in Excel (UTF-8 with BOM, or CP932 after Excel's 'CSV' save), one row per municipality:
+団体コード,市町村名,二次医療圏,在宅医療圏,郡市医師会. The code wins over the name; a name that does not match
+the code is reported, as is a municipality of the prefecture that no row places in an area.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from annex import codes, text
+from annex.csvio import EncodingError, decode, rows_with_line_numbers
+from annex.findings import ReadResult, failed_file, finding, validate
+from annex.municipalities import MunicipalityIndex
+from schemas.area_config import AreaConfig
+
+AREAS_FILE = "areas.csv"
+AREA_HEADER = {"団体コード": "municipality_code", "市町村名": "municipality_name", "二次医療圏": "secondary_area",
+               "在宅医療圏": "home_care_area", "郡市医師会": "ishikai"}
+AREA_COLUMNS = {**{c: pl.String for c in AREA_HEADER.values()}, "source_row": pl.Int64}
+
+
+@dataclass
+class Areas:
+    """Who covers what in one prefecture."""
+    pref_code: str
+    frame: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=AREA_COLUMNS))
+
+    def municipalities(self) -> list[str]:
+        return self.frame["municipality_code"].to_list()
+
+    def ishikai_names(self) -> list[str]:
+        return list(dict.fromkeys(self.frame["ishikai"].to_list()))
+
+    def ishikai_of(self, muni: str | None) -> str | None:
+        hit = self.frame.filter(pl.col("municipality_code") == muni)
+        return hit["ishikai"][0] if hit.height else None
+
+    def area_of(self, muni: str | None) -> str | None:
+        hit = self.frame.filter(pl.col("municipality_code") == muni)
+        return hit["home_care_area"][0] if hit.height else None
+
+    def munis_of_ishikai(self, name: str) -> list[str]:
+        return self.frame.filter(pl.col("ishikai") == name)["municipality_code"].to_list()
+
+    def ishikai_by_key(self) -> dict[str, str]:
+        return {text.name_key(n): n for n in self.ishikai_names()}
+
+
+def read_areas(path: Path, pref_code: str, index: MunicipalityIndex) -> tuple[ReadResult, Areas]:
+    kind = "area_config"
+    areas = Areas(pref_code)
+    try:
+        txt, _ = decode(path.read_bytes())
+    except FileNotFoundError:
+        return failed_file(kind, path, "missing_file",
+                           f"圏域の設定ファイル {path.name} がありません。団体コード,市町村名,二次医療圏,在宅医療圏,郡市医師会 の"
+                           "CSVを作ってください。医師会の区域の確認と圏域別の集計ができません。",
+                           empty_schema=AREA_COLUMNS), areas
+    except (OSError, EncodingError) as exc:
+        return failed_file(kind, path, "unreadable", f"圏域の設定ファイルを読めません: {exc}",
+                           empty_schema=AREA_COLUMNS), areas
+    rows = list(rows_with_line_numbers(txt))
+    header = [text.basic(h) for h in rows[0][1]] if rows else []
+    missing = [h for h in AREA_HEADER if h not in header]
+    if missing:
+        return failed_file(kind, path, "missing_column", f"圏域の設定ファイルに必要な列がありません: {'・'.join(missing)}",
+                           rows_in=max(len(rows) - 1, 0), empty_schema=AREA_COLUMNS), areas
+    idx = {AREA_HEADER[h]: header.index(h) for h in AREA_HEADER}
+    records, blank, found = [], 0, []
+    for line, fields in rows[1:]:
+        if not any(f.strip() for f in fields):
+            blank += 1
+            continue
+        rec = {c: (fields[i].strip() or None) if i < len(fields) else None for c, i in idx.items()}
+        code = text.basic(rec["municipality_code"] or "")
+        if len(code) == 5 and code.isdigit():
+            code = codes.muni_code6(code)  # Excel drops the check digit column in some exports
+        rec["municipality_code"] = code
+        rec["source_row"] = line
+        records.append(rec)
+    df = pl.DataFrame(records, schema=AREA_COLUMNS)
+    ok, found = validate(df, AreaConfig, str(path))
+    keep = []
+    for r in ok.iter_rows(named=True):
+        code = r["municipality_code"]
+        current = index.current(code) if codes.muni_code6_ok(code) else None
+        if current is None or code[:2] != pref_code:
+            found.append(finding(path, None, r["source_row"], "団体コード", code, "municipality_unknown",
+                                 f"団体コード {code} はこの都道府県（{pref_code}）の市町村として見つかりません。"
+                                 "検査数字を含む6桁のコードか確認してください。"))
+            continue
+        official = index.name_of(current)
+        if r["municipality_name"] and text.basic(r["municipality_name"]) != text.basic(official):
+            found.append(finding(path, None, r["source_row"], "市町村名", r["municipality_name"], "name_mismatch",
+                                 f"団体コード {code} は「{official}」です。コードのほうを採用しました。", "warning"))
+        keep.append({**r, "municipality_code": current, "municipality_name": official})
+    areas.frame = pl.DataFrame(keep, schema=AREA_COLUMNS)
+    placed = set(areas.frame["municipality_code"])
+    for code, row in sorted(index.by_code.items()):
+        if (code[:2] == pref_code and row["kind"] != "都道府県" and not row["valid_to"] and code not in placed
+                and not row.get("parent_code")):
+            found.append(finding(path, None, None, "団体コード", code, "municipality_not_placed",
+                                 f"{row['name']}（{code}）がどの圏域にも入っていません。行を追加してください。", "warning"))
+    res = ReadResult(kind, str(path), areas.frame, found, rows_in=len(rows) - 1, skipped_blank=blank)
+    return res, areas

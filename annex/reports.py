@@ -1,0 +1,386 @@
+"""Reading returned 医師会 / 市町村 reports as officials really send them.
+
+Our own 調査票 and foreign layouts alike: .xlsx/.xls/.csv (UTF-8, BOM, CP932), title rows and a sender
+block above the header, one- or two-row (merged) headers with aliases, several sheets, blank and note rows.
+Everything is located by content, not position, and every row is reported with the row number the sender
+sees in Excel (or the line number in a text editor for CSV).
+
+This module only reads and validates single files (pandera, lazily: all failures of a file at once).
+Cross-checks against the reference data live in annex/report_checks.py.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from python_calamine import CalamineWorkbook
+
+from annex import codes, text
+from annex.csvio import EncodingError, decode
+from annex.findings import ReadResult, failed_file, finding, validate
+from annex.report_layout import (ISHIKAI, PERSONAL_FIELDS, SENDER_LABELS, SHICHOSON, TEMPLATE_SHEETS, Column,
+                                 ReportKind, clean, header_key)
+from schemas.reported_hubs import ReportedHub
+from schemas.reported_institutions import ReportedInstitution
+
+MAX_HEADER_SEARCH = 30        # header rows are looked for in the first rows of a sheet
+MAX_ROWS = 20_000             # a report longer than this is not a report (Excel's 1,048,576 rows of nothing)
+_NOTE_START = re.compile(r"^(※|\*|＊|注[:：）)]|\(注|（注|注意|記入例|例$|例[:：)）]|合計|計$|小計|[(（]?以下余白|以上$)")
+
+RAW_FIELDS = {
+    "ishikai": ["name", "inst_code", "municipality", "address", "reported_type", "torikumi_1", "torikumi_2",
+                "torikumi_3", "torikumi_4", "torikumi_5", "torikumi_6", "torikumi_list", "report", "note"],
+    "shichoson": ["name", "hub_kind", "area", "operator", "operator_kind", "start", "same_as_program",
+                  "same_as_institution", "torikumi_1", "torikumi_2", "torikumi_3", "torikumi_4", "torikumi_5",
+                  "torikumi_list", "note"],
+}
+MODELS = {"ishikai": ReportedInstitution, "shichoson": ReportedHub}
+
+
+def raw_schema(kind: str) -> dict:
+    return {"source_file": pl.String, "source_sheet": pl.String, "source_row": pl.Int64,
+            **{f: pl.String for f in RAW_FIELDS[kind]}}
+
+
+@dataclass
+class Grid:
+    sheet: str | None          # None for CSV
+    rows: list[list]
+    row_numbers: list[int]     # what the sender sees for rows[i]
+    hidden: bool = False
+
+
+@dataclass
+class HeaderMatch:
+    start: int                 # index in Grid.rows of the first header row
+    depth: int                 # 1 or 2 header rows
+    columns: dict[int, str]    # column index -> field
+    unknown: list[tuple[int, str]]
+    template: bool             # exactly our template's labels
+
+    @property
+    def data_start(self) -> int:
+        return self.start + self.depth
+
+
+@dataclass
+class ReportFile:
+    """One returned report after reading and validation (before cross-checks)."""
+    kind: ReportKind
+    pref_code: str
+    result: ReadResult
+    sender: str | None = None           # configured name of the 医師会 / municipality code of the 市町村
+    sender_text: str | None = None      # as written
+    sender_source: str = "unknown"      # block / file_name / unknown
+    contacts: list[dict] = field(default_factory=list)   # personal: for return letters only
+    layout: str = "unknown"             # template / other / unrecognised
+    sheets: list[str] = field(default_factory=list)
+    has_report_column: bool = False     # 報告（○） column present: rows without ○ and without 取組 are not reports
+
+    @property
+    def path(self) -> str:
+        return self.result.file
+
+
+class UnreadableReport(Exception):
+    pass
+
+
+# --- grids ---------------------------------------------------------------------------------------
+def read_grids(path: Path) -> list[Grid]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv" or suffix == ".txt":
+        try:
+            txt, _ = decode(path.read_bytes())
+        except EncodingError as exc:
+            raise UnreadableReport(str(exc)) from None
+        reader = csv.reader(io.StringIO(txt, newline=""))
+        rows, numbers, start = [], [], 1
+        try:
+            for fields in reader:
+                rows.append(fields)
+                numbers.append(start)
+                start = reader.line_num + 1
+                if len(rows) > MAX_ROWS + MAX_HEADER_SEARCH:
+                    break
+        except csv.Error as exc:
+            raise UnreadableReport(f"CSVとして読めません（{start}行目付近）: {exc}") from None
+        return [Grid(None, rows, numbers)]
+    if suffix not in (".xlsx", ".xlsm", ".xls"):
+        raise UnreadableReport("報告は Excel（.xlsx・.xls）か CSV で提出してください。")
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+        meta = {m.name: m for m in wb.sheets_metadata}
+    except Exception as exc:  # calamine's own errors for corrupt, encrypted or mislabelled files
+        raise UnreadableReport(f"Excelファイルとして開けません（壊れている・パスワード付き・形式違い）: {exc}") from None
+    grids = []
+    for name in wb.sheet_names:
+        sheet = wb.get_sheet_by_name(name)
+        rows = sheet.to_python(skip_empty_area=False)[: MAX_ROWS + MAX_HEADER_SEARCH]
+        rows = [list(r) for r in rows]
+        _fill_merged(sheet, rows)
+        visible = str(getattr(meta.get(name), "visible", "Visible"))
+        grids.append(Grid(name, rows, list(range(1, len(rows) + 1)), hidden="Visible" not in visible))
+    return grids
+
+
+def _fill_merged(sheet, rows: list[list]) -> None:
+    """A merged cell holds its value in the top-left cell only; give it to every cell it covers
+    (merged 市町村 cells over several institutions, merged group headers over 取組①..⑥)."""
+    try:
+        ranges = sheet.merged_cell_ranges or []
+    except Exception:
+        return
+    for (r0, c0), (r1, c1) in ranges:
+        if r0 >= len(rows):
+            continue
+        v = rows[r0][c0] if c0 < len(rows[r0]) else None
+        for r in range(r0, min(r1, len(rows) - 1) + 1):
+            for c in range(c0, c1 + 1):
+                if c < len(rows[r]) and (r, c) != (r0, c0):
+                    rows[r][c] = v
+
+
+# --- header --------------------------------------------------------------------------------------
+def _alias_map(kind: ReportKind) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for col in kind.columns:
+        for label in (col.label, *col.aliases):
+            out.setdefault(header_key(label), col.field)
+    return out
+
+
+def _field_of(label: str, aliases: dict[str, str]) -> str | None:
+    k = header_key(label)
+    if not k:
+        return None
+    if k in aliases:
+        return aliases[k]
+    bare = re.sub(r"[(（][^)）]*[)）]", "", k)  # 医療機関名（正式名称） -> 医療機関名
+    return aliases.get(bare)
+
+
+def match_header(grid: Grid, kind: ReportKind) -> HeaderMatch | None:
+    aliases = _alias_map(kind)
+    by_field = {c.field: c for c in kind.columns}
+    best: tuple[int, HeaderMatch] | None = None
+    template_labels = {clean(c.label) for c in kind.template_columns()}
+    for r in range(min(MAX_HEADER_SEARCH, len(grid.rows))):
+        row = grid.rows[r]
+        below = grid.rows[r + 1] if r + 1 < len(grid.rows) else []
+        for depth in (1, 2):
+            if depth == 2 and not any(clean(v) for v in below):
+                continue
+            labels = _labels(row, below if depth == 2 else None)
+            cols: dict[int, str] = {}
+            unknown = []
+            for c, label in labels.items():
+                f = _field_of(label, aliases)
+                if f is None:
+                    unknown.append((c, label))
+                elif f not in cols.values():
+                    cols[c] = f
+            fields = set(cols.values())
+            if not set(kind.required) <= fields:
+                continue
+            data_fields = {f for f in fields if not by_field[f].ignore and not by_field[f].personal}
+            if len(data_fields) < 2:
+                continue
+            score = len(data_fields) * 10 - depth  # a second row must add fields to be worth it
+            is_template = {clean(v) for v in row if clean(v)} >= template_labels and depth == 1
+            m = HeaderMatch(r, depth, cols, unknown, is_template)
+            if best is None or score > best[0]:
+                best = (score, m)
+    return best[1] if best else None
+
+
+def _labels(row: list, below: list | None) -> dict[int, str]:
+    """Column labels of a one- or two-row header. In a two-row header a group label (取組事項) spans the
+    columns whose second row is filled (①, ②, …) even when the cells are not merged."""
+    width = max(len(row), len(below or []))
+    out = {}
+    parent = ""
+    for c in range(width):
+        top = clean(row[c]) if c < len(row) else ""
+        sub = clean(below[c]) if below is not None and c < len(below) else ""
+        if below is None:
+            if top:
+                out[c] = top
+            continue
+        if top:
+            parent = top if sub else ""
+        elif not sub:
+            parent = ""
+        if top and sub and top != sub:
+            out[c] = top + sub if sub[0] in "①②③④⑤⑥⑦⑧⑨(（0123456789" else sub
+        elif top:
+            out[c] = top
+        elif sub:
+            out[c] = parent + sub if parent and sub[0] in "①②③④⑤⑥⑦⑧⑨(（0123456789" else sub
+    return out
+
+
+def _sender_block(grid: Grid, upto: int) -> dict[str, tuple[str, int]]:
+    """Label: value pairs written above the table (医師会名 | 盛岡市医師会, or 記入者：岩手太郎 in one cell)."""
+    label_of = {header_key(lab): f for f, labs in SENDER_LABELS.items() for lab in labs}
+    found: dict[str, tuple[str, int]] = {}
+    for r in range(min(upto, len(grid.rows))):
+        row = grid.rows[r]
+        for c, v in enumerate(row):
+            t = clean(v)
+            if not t:
+                continue
+            m = re.match(r"^([^:：]{1,12})[:：]\s*(.+)$", t)
+            if m and header_key(m.group(1)) in label_of:
+                found.setdefault(label_of[header_key(m.group(1))], (m.group(2).strip(), grid.row_numbers[r]))
+                continue
+            f = label_of.get(header_key(t))
+            if f:
+                value = next((clean(x) for x in row[c + 1:] if clean(x)), "")
+                if value:
+                    found.setdefault(f, (value, grid.row_numbers[r]))
+    return found
+
+
+# --- reading one report --------------------------------------------------------------------------
+def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
+    """Read and validate one returned report. Never raises: an unreadable file is one finding."""
+    schema = raw_schema(kind.kind)
+    try:
+        grids = read_grids(path)
+    except (UnreadableReport, OSError) as exc:
+        return ReportFile(kind, pref_code, failed_file(f"{kind.kind}_report", path, "report_unreadable", str(exc),
+                                                       empty_schema=schema), layout="unrecognised")
+    rep = ReportFile(kind, pref_code, ReadResult(f"{kind.kind}_report", str(path), pl.DataFrame(schema=schema)))
+    res = rep.result
+    records: list[dict] = []
+    other_data_sheets = []
+    for grid in grids:
+        m = match_header(grid, kind)
+        if m is None:
+            if grid.sheet not in TEMPLATE_SHEETS and _looks_like_table(grid):
+                other_data_sheets.append(grid.sheet)
+            continue
+        if grid.hidden:
+            res.findings.append(finding(path, grid.sheet, None, None, None, "hidden_sheet_skipped",
+                                        f"非表示のシート「{grid.sheet}」は読みませんでした。報告に含める場合は表示してください。",
+                                        "warning"))
+            continue
+        rep.sheets.append(grid.sheet or "")
+        rep.has_report_column |= "report" in m.columns.values()
+        rep.layout = "template" if m.template and rep.layout in ("unknown", "template") else "other"
+        block = _sender_block(grid, m.start)
+        for f, (value, _) in block.items():
+            if f == "sender":
+                rep.sender_text = rep.sender_text or value
+            elif f in PERSONAL_FIELDS and value:
+                rep.contacts.append({"field": f, "value": value, "sheet": grid.sheet})
+        for c, label in m.unknown:
+            if any(clean(r[c]) for r in grid.rows[m.data_start:m.data_start + 200] if c < len(r)):
+                res.findings.append(finding(path, grid.sheet, grid.row_numbers[m.start], label, None,
+                                            "column_not_read",
+                                            f"列「{label}」は調査項目にないため読みませんでした。必要な内容は備考欄に書いてください。",
+                                            "warning"))
+        _read_rows(grid, m, kind, path, pref_code, rep, records)
+    if not rep.sheets:
+        where = f"（シート: {'・'.join(s for s in other_data_sheets if s) or 'なし'}）" if other_data_sheets else ""
+        rep.result = failed_file(f"{kind.kind}_report", path, "layout_not_recognised",
+                                 f"{Path(path).name} の表の見出しが見つかりません{where}。"
+                                 f"県の調査票（{kind.title}）を使うか、見出し行に「{kind.columns[1].label}」などの列名を"
+                                 "書いてください。", empty_schema=schema)
+        rep.result.rows_in = 0
+        rep.layout = "unrecognised"
+        return rep
+    for s in other_data_sheets:
+        res.findings.append(finding(path, s, None, None, None, "sheet_not_recognised",
+                                    f"シート「{s}」には表の見出しが見つからないため読みませんでした。", "warning"))
+    df = pl.DataFrame(records, schema=schema)
+    ok, found = validate(df, MODELS[kind.kind], str(path))
+    res.findings.extend(found)
+    res.accepted = ok
+    return rep
+
+
+def _looks_like_table(grid: Grid) -> bool:
+    return sum(1 for r in grid.rows[:200] if sum(1 for v in r if clean(v)) >= 3) >= 3
+
+
+def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_code: str, rep: ReportFile,
+               records: list[dict]) -> None:
+    res = rep.result
+    by_field: dict[str, Column] = {c.field: c for c in kind.columns}
+    data_cols = {c: f for c, f in m.columns.items() if not by_field[f].ignore and not by_field[f].personal}
+    personal_cols = {c: f for c, f in m.columns.items() if by_field[f].personal}
+    rows = grid.rows[m.data_start:]
+    if len(rows) > MAX_ROWS:
+        res.findings.append(finding(path, grid.sheet, grid.row_numbers[m.data_start + MAX_ROWS], None, None,
+                                    "too_many_rows", f"{MAX_ROWS:,}行を超える部分は読みませんでした。", "warning"))
+        rows = rows[:MAX_ROWS]
+    # trailing empty rows of a template are not rows the sender wrote: don't count them
+    last = max((i for i, r in enumerate(rows) if any(clean(r[c]) for c in data_cols if c < len(r))), default=-1)
+    for i, cells in enumerate(rows[:last + 1]):
+        rownum = grid.row_numbers[m.data_start + i]
+        res.rows_in += 1
+        values = {f: clean(cells[c]) if c < len(cells) else "" for c, f in data_cols.items()}
+        if not any(values.values()):
+            res.skipped_blank += 1
+            continue
+        first = next((values[f] for c, f in sorted(data_cols.items()) if values[f]), "")
+        if _NOTE_START.match(first):
+            res.skipped_blank += 1
+            continue
+        for c, f in personal_cols.items():
+            v = clean(cells[c]) if c < len(cells) else ""
+            if v:
+                rep.contacts.append({"field": f, "value": v, "sheet": grid.sheet, "row": rownum})
+        rec = {f: (values.get(f) or None) for f in RAW_FIELDS[kind.kind]}
+        if kind is ISHIKAI and rec["inst_code"]:
+            rec["inst_code"] = normalise_inst_code(rec["inst_code"], pref_code)
+        rec.update(source_file=str(path), source_sheet=grid.sheet, source_row=rownum)
+        records.append(rec)
+
+
+def normalise_inst_code(value: str, pref_code: str) -> str:
+    """10 digits as written (separators dropped), or the 7-digit 医療機関番号 (01,1047,8) completed with the
+    prefecture and 医科 (1). Anything else is returned as written, for the check to name it."""
+    digits = re.sub(r"[\s,.\-‐−―ー－]", "", clean(value))
+    if re.fullmatch(r"\d{10}", digits):
+        return digits
+    n7 = codes.parse_inst_number(value)
+    if n7:
+        return codes.inst_code(pref_code, "1", n7)
+    return clean(value)
+
+
+def identify_sender(rep: ReportFile, candidates: dict[str, str]) -> None:
+    """Who sent the file: the sender cell, else the file name. candidates: name_key -> configured id."""
+    def match(t: str | None) -> str | None:
+        if not t:
+            return None
+        k = text.name_key(t)
+        if k in candidates:
+            return candidates[k]
+        hits = [(len(ck), v) for ck, v in candidates.items() if ck and ck in k]
+        return max(hits)[1] if hits else None
+    hit = match(rep.sender_text)
+    if hit:
+        rep.sender, rep.sender_source = hit, "block"
+        return
+    hit = match(Path(rep.path).stem)
+    if hit:
+        rep.sender, rep.sender_source = hit, "file_name"
+        if rep.sender_text:
+            rep.result.findings.append(finding(rep.path, None, None, rep.kind.sender_label, rep.sender_text,
+                                               "sender_unknown_name",
+                                               f"提出元「{rep.sender_text}」が設定にないため、ファイル名から判断しました。",
+                                               "warning"))
+        return
+    if rep.layout != "unrecognised":
+        rep.result.findings.append(finding(rep.path, None, None, rep.kind.sender_label, rep.sender_text,
+                                           "sender_unknown",
+                                           f"提出元（{rep.kind.sender_label}）が分かりません。調査票の{rep.kind.sender_label}欄か"
+                                           "ファイル名に名称を入れてください。区域の確認を省きました。", "warning"))

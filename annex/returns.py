@@ -1,0 +1,121 @@
+"""Return workbooks: per sender, out/returns/<pref>_<sender>.xlsx listing what to fix, in the sender's own
+row numbers, ready to mail back.
+
+These are the only outputs that carry personal data from the reports (the 記入者 and メール of the sender,
+to address the letter); annex.duckdb and the annex never do.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import xlsxwriter
+
+from annex.codes import to_wareki
+from annex.municipalities import MunicipalityIndex
+from annex.report_checks import PrefectureReports
+from annex.reports import ReportFile
+
+FONT = "IPAexGothic"
+COLUMNS = [("No.", 5), ("ファイル", 28), ("シート", 10), ("行", 6), ("列", 16), ("入力された値", 24), ("区分", 8),
+           ("内容と直し方", 70)]
+SEVERITY_LABEL = {"error": "要修正", "warning": "要確認"}
+
+
+def sender_label(rep: ReportFile, index: MunicipalityIndex) -> str:
+    if rep.sender is None:
+        return f"提出元不明_{Path(rep.path).stem}"
+    return rep.sender if rep.kind.kind == "ishikai" else (index.name_of(rep.sender) or rep.sender)
+
+
+def _safe_file_name(name: str) -> str:
+    return "".join("_" if c in '\\/:*?"<>|' or ord(c) < 32 else c for c in name)[:100]
+
+
+def write_returns(out_dir: Path, per_pref: list[PrefectureReports], index: MunicipalityIndex,
+                  pref_names: dict[str, str], today: dt.date | None = None) -> list[Path]:
+    """Write every sender's return workbook into a fresh folder and swap it in for out_dir/returns."""
+    today = today or dt.date.today()
+    final = out_dir / "returns"
+    tmp = out_dir / f".returns-{uuid.uuid4().hex}.tmp"
+    tmp.mkdir(parents=True)
+    written = []
+    try:
+        for pr in per_pref:
+            groups: dict[str, list[ReportFile]] = {}
+            for rep in pr.files:
+                groups.setdefault(sender_label(rep, index), []).append(rep)
+            for label, reps in sorted(groups.items()):
+                path = tmp / _safe_file_name(f"{pr.pref_code}_{label}.xlsx")
+                _write_one(path, label, reps, pref_names.get(pr.pref_code, pr.pref_code), today)
+                written.append(final / path.name)
+        old = out_dir / f".returns-old-{uuid.uuid4().hex}"
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written
+
+
+def _write_one(path: Path, label: str, reps: list[ReportFile], pref_name: str, today: dt.date) -> None:
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "strings_to_numbers": False})
+    base = {"font_name": FONT, "font_size": 10, "valign": "top"}
+    f_title = wb.add_format({**base, "font_size": 14, "bold": True})
+    f_text = wb.add_format(base)
+    f_head = wb.add_format({**base, "bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
+                            "valign": "vcenter", "align": "center"})
+    f_cell = wb.add_format({**base, "border": 1, "text_wrap": True})
+    f_num = wb.add_format({**base, "border": 1, "align": "right"})
+    f_err = wb.add_format({**base, "border": 1, "bold": True, "font_color": "#C00000", "align": "center"})
+    f_warn = wb.add_format({**base, "border": 1, "font_color": "#7F6000", "align": "center"})
+    ws = wb.add_worksheet("確認結果")
+    ws.hide_gridlines(2)
+    findings = sorted((f for rep in reps for f in rep.result.findings),
+                      key=lambda f: (f["source_file"], f["sheet"] or "", f["row"] or 0, f["column"] or ""))
+    errors = sum(1 for f in findings if f["severity"] == "error")
+    person = next((c["value"] for rep in reps for c in rep.contacts if c["field"] == "contact_person"), None)
+    email = next((c["value"] for rep in reps for c in rep.contacts if c["field"] == "contact_email"), None)
+    ws.write_string(0, 0, "在宅医療に関する調査票の確認結果（修正のお願い）", f_title)
+    ws.write_string(2, 0, f"{label}　{person + ' 様' if person else 'ご担当者 様'}", f_text)
+    if email:
+        ws.write_string(3, 0, f"送付先: {email}", f_text)
+    ws.write_string(4, 0, f"{pref_name}　{to_wareki(today)}", f_text)
+    ws.write_string(5, 0, "ご提出いただいたファイル: " + "、".join(Path(r.path).name for r in reps), f_text)
+    ws.write_string(6, 0, f"要修正 {errors} 件（この行は別表に載りません。直して再提出してください）／"
+                          f"要確認 {len(findings) - errors} 件（取り込み済みです。内容をご確認ください）", f_text)
+    head = 8
+    for c, (name, width) in enumerate(COLUMNS):
+        ws.write_string(head, c, name, f_head)
+        ws.set_column(c, c, width)
+    if not findings:
+        ws.write_string(head + 1, 0, "指摘事項はありません。ご協力ありがとうございました。", f_text)
+    for i, f in enumerate(findings, start=1):
+        r = head + i
+        ws.write_number(r, 0, i, f_num)
+        ws.write_string(r, 1, Path(f["source_file"]).name, f_cell)
+        ws.write_string(r, 2, f["sheet"] or "", f_cell)
+        if f["row"] is None:
+            ws.write_string(r, 3, "全体", f_cell)
+        else:
+            ws.write_number(r, 3, f["row"], f_num)
+        ws.write_string(r, 4, f["column"] or "", f_cell)
+        ws.write_string(r, 5, f["value"] or "", f_cell)
+        ws.write_string(r, 6, SEVERITY_LABEL.get(f["severity"], f["severity"]),
+                        f_err if f["severity"] == "error" else f_warn)
+        ws.write_string(r, 7, f["message"], f_cell)
+    ws.freeze_panes(head + 1, 0)
+    if findings:
+        ws.autofilter(head, 0, head + len(findings), len(COLUMNS) - 1)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(head)
+    ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+    ws.set_footer("&C&P / &N")
+    wb.close()
