@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from python_calamine import CalamineWorkbook
+from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
 from annex import codes, text
 from annex.csvio import EncodingError, decode
@@ -123,8 +123,8 @@ def read_grids(path: Path) -> list[Grid]:
         rows = sheet.to_python(skip_empty_area=False)[: MAX_ROWS + MAX_HEADER_SEARCH]
         rows = [list(r) for r in rows]
         _fill_merged(sheet, rows)
-        visible = str(getattr(meta.get(name), "visible", "Visible"))
-        grids.append(Grid(name, rows, list(range(1, len(rows) + 1)), hidden="Visible" not in visible))
+        hidden = name in meta and meta[name].visible != SheetVisibleEnum.Visible
+        grids.append(Grid(name, rows, list(range(1, len(rows) + 1)), hidden=hidden))
     return grids
 
 
@@ -321,7 +321,10 @@ def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_co
                                     "too_many_rows", f"{MAX_ROWS:,}行を超える部分は読みませんでした。", "warning"))
         rows = rows[:MAX_ROWS]
     # trailing empty rows of a template are not rows the sender wrote: don't count them
-    last = max((i for i, r in enumerate(rows) if any(clean(r[c]) for c in data_cols if c < len(r))), default=-1)
+    # (the template's pre-numbered No. column alone does not make a row; a note under the table does)
+    last = max((i for i, r in enumerate(rows)
+                if any(clean(v) and not (m.columns.get(c) == "no" and clean(v).isdigit())
+                       for c, v in enumerate(r))), default=-1)
     for i, cells in enumerate(rows[:last + 1]):
         rownum = grid.row_numbers[m.data_start + i]
         res.rows_in += 1

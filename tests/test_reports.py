@@ -1,0 +1,276 @@
+"""Returned 医師会 / 市町村 reports: a corpus of messy files, each defect named where it is made, with the
+exact finding (rule, row, severity) every defect must produce and the row accounting of every file."""
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+import xlsxwriter
+import xlwt
+
+from annex import pipeline
+from annex.areas import read_areas
+from annex.municipalities import find_municipality
+from annex.report_checks import read_prefecture_reports
+from annex.report_layout import ISHIKAI, SHICHOSON, institution_type, torikumi_numbers, yes_no
+from annex.reports import Grid, match_header, normalise_inst_code
+from annex.status import institutions_with_status
+
+from conftest import RAW
+
+# Real institutions of the shipped 岩手 名簿 (盛岡市) used by the corpus
+TOYAMA = ("0310110309", "遠山病院")          # 支援病2
+KAWAKUBO = ("0310113998", "川久保病院")      # 支援病1
+ISURUGI = ("0310112560", "いするぎ医院")     # 支援診3
+TSUNAGI = "盛岡つなぎ温泉病院"                 # 支援病3
+
+
+@pytest.fixture(scope="module")
+def iwate():
+    prefs = pipeline.select_prefectures(RAW, ["03"])
+    ref = pipeline.load_reference(RAW, prefs)
+    links = pipeline.link_prefecture(ref, prefs[0])
+    status = institutions_with_status(links.institutions, pipeline.pref_notifications(ref, "03"))
+    return ref, status
+
+
+def run_reports(tmp_path: Path, iwate, files: dict[str, callable]):
+    """Write the given report files into a fresh 03 folder and read them as the pipeline does."""
+    ref, status = iwate
+    pref_dir = tmp_path / "03"
+    for kind in ("ishikai", "shichoson"):
+        (pref_dir / "reports" / kind).mkdir(parents=True)
+    shutil.copy(RAW / "03" / "areas.csv", pref_dir / "areas.csv")
+    for rel, write in files.items():
+        write(pref_dir / "reports" / rel)
+    areas_res, areas = read_areas(pref_dir / "areas.csv", "03", ref.index)
+    return read_prefecture_reports(pref_dir, "03", ref.index, areas_res, areas, status)
+
+
+def got(rep) -> set[tuple]:
+    return {(f["rule"], f["row"], f["severity"]) for f in rep.result.findings}
+
+
+def write_xlsx(path: Path, sheets: dict[str, list[list]], merges: dict[str, list[tuple]] | None = None,
+               hidden: set[str] = frozenset()) -> None:
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False})
+    for name, rows in sheets.items():
+        ws = wb.add_worksheet(name)
+        for (r0, c0, r1, c1, v) in (merges or {}).get(name, []):
+            ws.merge_range(r0, c0, r1, c1, v)
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                if v is None or any(m[0] <= r <= m[2] and m[1] <= c <= m[3] for m in (merges or {}).get(name, [])):
+                    continue
+                if isinstance(v, (int, float)):
+                    ws.write_number(r, c, v)
+                else:
+                    ws.write_string(r, c, v)
+        if name in hidden:
+            ws.hide()
+    wb.close()
+
+
+def write_csv(path: Path, rows: list[list], encoding: str) -> None:
+    with open(path, "w", encoding=encoding, newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerows(rows)
+
+
+# --- 1. our kind of foreign layout: title rows, sender block, merged two-row header --------------------
+MORIOKA_ROWS = [
+    ["在宅医療において積極的役割を担う医療機関（報告）"],                                           # row 1 title
+    ["医師会名", "盛岡市医師会"],                                                                # row 2 sender
+    ["記入者：岩手 太郎"],                                                                       # row 3 personal
+    [],                                                                                          # row 4
+    ["No", "医療機関名称", "市町村", "種別", "取組事項", None, None, None, None, None, "備考", "電話"],  # row 5
+    [None, None, None, None, "①", "②", "③", "④", "⑤", "⑥", None, None],                           # row 6
+    [1, TOYAMA[1], "盛岡市", "支援病２", "○", "○", "", "", "○", "○",
+     '=HYPERLINK("http://x","y")', "+81-3-0000-0000"],                       # row 7 clean; formula-like note
+    [2, KAWAKUBO[1], "岩手県盛岡市", "支援病1", "〇", "◯", "✓", "1", "はい", "有"],  # row 8 clean: every yes
+    [],                                                                      # row 9 blank -> skipped
+    [3, ISURUGI[1], "盛岡市", "支援診1", "○"],                                 # row 10 名簿 says 支援診3 -> warning
+    [4, "存在しない在宅クリニック", "盛岡市", "", "○"],                         # row 11 not in 名簿 -> error
+    [5, TOYAMA[1], "盛岡市", "", "", "", "○"],                                 # row 12 reported twice -> warning
+    [6, "", "盛岡市", "", "○"],                                                # row 13 no name -> error
+    [7, TSUNAGI, "盛岡市", "支援病3", "○", "△"],                               # row 14 △ -> error
+    [8, TSUNAGI, "盛岡市", "支援病3"],                                         # row 15 no 取組 at all -> warning
+    ["※ 取組事項は記入要領を参照"],                                              # row 16 note -> skipped
+]
+MORIOKA_EXPECTED = {
+    ("status_differs", 10, "warning"),
+    ("institution_not_found", 11, "error"),
+    ("duplicate_report", 12, "warning"),
+    ("name_required", 13, "error"),
+    ("yes_or_blank", 14, "error"),
+    ("no_torikumi", 15, "warning"),
+}
+
+
+def test_merged_header_xlsx_every_defect_with_its_row(tmp_path, iwate):
+    pr = run_reports(tmp_path, iwate, {"ishikai/報告.xlsx": lambda p: write_xlsx(
+        p, {"表紙": [["盛岡市医師会"], ["在宅医療の調査"]], "回答": MORIOKA_ROWS},
+        merges={"回答": [(4, 4, 4, 9, "取組事項")]})})
+    rep = pr.files[0]
+    assert rep.sender == "盛岡市医師会" and rep.sender_source == "block"
+    assert got(rep) == MORIOKA_EXPECTED
+    a = rep.result.accounting()
+    assert (a["rows_in"], a["accepted"], a["rejected"], a["skipped_blank"]) == (10, 5, 3, 2)
+    assert rep.result.balanced()
+    rows = pr.institution_reports.sort("source_row")
+    assert rows["source_row"].to_list() == [7, 8, 10, 12, 15]
+    assert rows.filter(pl.col("source_row") == 8).select(pl.col("^torikumi_.*$")).row(0) == (True,) * 6
+    assert rows.filter(pl.col("source_row") == 7)["note"][0] == '=HYPERLINK("http://x","y")'
+    # personal data is read (for the return letter) but kept apart from the rows
+    assert {c["value"] for c in rep.contacts} == {"岩手 太郎", "+81-3-0000-0000"}
+    assert "+81-3-0000-0000" not in str(pr.institution_reports.to_dicts())
+
+
+# --- 2. an old .xls: municipality merged down, 取組 as numbers, codes in every form -------------------
+def write_seihoku_xls(path: Path) -> None:
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("Sheet1")
+    ws.write(0, 0, "積極的役割を担う医療機関一覧")                      # row 1 title
+    ws.write(2, 0, "市町村名")                                           # row 3 header
+    for c, h in enumerate(["医療機関コード", "医療機関名", "取組事項"], start=1):
+        ws.write(2, c, h)
+    ws.write_merge(3, 5, 0, 0, "盛岡市")                                 # rows 4-6 municipality merged down
+    ws.write(3, 1, "01,1030,9")      # row 4: 7-digit 医療機関番号 form of 遠山病院 -> 0310110309, clean
+    ws.write(3, 2, TOYAMA[1])
+    ws.write(3, 3, "①②④")
+    ws.write(4, 1, "0310113999")     # row 5: wrong check digit -> error
+    ws.write(4, 2, KAWAKUBO[1])
+    ws.write(4, 3, "1,2")
+    ws.write(5, 1, "０３１０１１２５６０")  # row 6: full-width digits, clean
+    ws.write(5, 2, ISURUGI[1])
+    ws.write(5, 3, "1～3, 7")        # row 6 also: 取組 7 does not exist -> error
+    wb.save(str(path))
+
+
+def test_xls_merged_municipality_and_codes(tmp_path, iwate):
+    pr = run_reports(tmp_path, iwate, {"ishikai/盛岡市医師会.xls": write_seihoku_xls})
+    rep = pr.files[0]
+    assert rep.sender == "盛岡市医師会" and rep.sender_source == "file_name"
+    assert got(rep) == {("inst_code_check_digit", 5, "error"), ("torikumi_in_range", 6, "error")}
+    assert rep.result.balanced() and rep.result.accounting()["accepted"] == 1
+    row = pr.institution_reports.row(0, named=True)
+    assert (row["inst_code"], row["source_row"], row["reported_municipality"]) == (TOYAMA[0], 4, "盛岡市")
+    assert [row[f"torikumi_{n}"] for n in range(1, 7)] == [True, True, False, True, False, False]
+
+
+# --- 3. a CP932 CSV of hubs: aliases, 郡, codes, and every kind of bad value --------------------------
+HUB_ROWS = [
+    ["在宅医療に必要な連携を担う拠点（紫波町）"],                                                     # line 1
+    ["拠点名", "種別", "区域", "運営主体名", "運営主体の種別", "開始年度", "取組事項"],                   # line 2
+    ["紫波郡地域包括支援センター", "地域包括支援センター", "紫波郡紫波町・岩手県矢巾町", "（一社）紫波郡医師会",
+     "医師会", "H28年度～", "1,2,3,4,5"],                                        # line 3 clean (郡/県 prefixes)
+    ["紫波町在宅医療連携窓口", "市町村", "033219", "紫波町", "市町村直営", "令和6年4月1日", "①"],  # line 4 code, clean
+    ["架空拠点A", "市町村", "紫波町・盛岡町", "紫波町", "市町村", "R6.4", "1"],     # line 5 盛岡町 unknown -> error
+    ["架空拠点B", "市町村", "紫波町・宇和島市", "紫波町", "市町村", "R6.4", "1"],   # line 6 other prefecture -> error
+    ["架空拠点C", "市町村", "紫波町", "紫波町", "市町村", "令和0年4月", "1"],        # line 7 令和0年 -> error
+    ["架空拠点D", "市町村", "紫波町", "紫波町", "市町村", "平成32年4月", "1"],      # line 8 平成32年 -> error
+    ["架空拠点E", "市町村", "紫波町", "紫波町", "市町村", "1980/4", "1"],           # line 9 before 平成 -> error
+    ["架空拠点F", "訪問看護事業所", "紫波町", "NPO法人F", "NPO法人", "R5.4", "1"],  # line 10 kind not in 指針 -> error
+    ["架空拠点G", "", "紫波町", "紫波町", "", "R5.4", "1,6"],                      # line 11 取組 6 of 5 -> error
+    ["架空拠点H", "", "紫波町", "紫波町", "", "R5.4", ""],                          # line 12 no kinds, no 取組 -> 3 warnings
+    ["", "", "", "", "", "", ""],                                                 # line 13 blank
+    ["架空拠点I", "保健所", "矢巾町", "岩手県", "保健所", "R5.4", "4"],              # line 14 area without 紫波町 -> warning
+]
+
+
+def test_cp932_csv_hubs(tmp_path, iwate):
+    pr = run_reports(tmp_path, iwate, {"shichoson/紫波町.csv": lambda p: write_csv(p, HUB_ROWS, "cp932")})
+    rep = pr.files[0]
+    assert rep.sender == "033219"
+    assert got(rep) == {
+        ("area_municipality_unknown", 5, "error"), ("area_other_prefecture", 6, "error"),
+        ("start_date_readable", 7, "error"), ("start_date_readable", 8, "error"),
+        ("start_date_in_range", 9, "error"), ("operator_kind_allowed", 10, "error"),
+        ("torikumi_in_range", 11, "error"),
+        ("hub_kind_missing", 12, "warning"), ("operator_kind_missing", 12, "warning"), ("no_torikumi", 12, "warning"),
+        ("area_excludes_sender", 14, "warning"),
+    }
+    a = rep.result.accounting()
+    assert (a["rows_in"], a["accepted"], a["rejected"], a["skipped_blank"]) == (12, 4, 7, 1)
+    hubs = pr.hub_reports.sort("source_row")
+    first = hubs.row(0, named=True)
+    assert first["area_codes"] == ["033219", "033227"] and first["operator_kind"] == "地域医師会等関係団体"
+    assert str(first["start_date"]) == "2016-04-01" and first["hub_kind"] == "地域包括支援センター"
+    assert hubs.row(1, named=True)["area_codes"] == ["033219"]
+
+
+# --- 4. UTF-8 with BOM, a hidden sheet, and a file that is no report at all ---------------------------
+def test_bom_csv_hidden_sheet_and_unrecognised_file(tmp_path, iwate):
+    pr = run_reports(tmp_path, iwate, {
+        "ishikai/紫波郡医師会.csv": lambda p: write_csv(p, [
+            ["医療機関名", "市町村", "取組①", "取組②"],
+            [ISURUGI[1], "盛岡市", "○", ""],   # line 2: outside 紫波郡医師会's area -> warning
+        ], "utf-8-sig"),
+        "ishikai/盛岡市医師会_追加.xlsx": lambda p: write_xlsx(p, {
+            "今回": [["医療機関名", "取組①", "取組②"], [KAWAKUBO[1], "○", "○"]],
+            "前回（非表示）": [["医療機関名", "取組①", "取組②"], [TOYAMA[1], "○", "○"]],   # hidden: skipped
+        }, hidden={"前回（非表示）"}),
+        "ishikai/宮古医師会.xlsx": lambda p: write_xlsx(p, {"送付状": [["県知事 様"], ["別添のとおり回答します。"]]}),
+        "ishikai/壊れた.xlsx": lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"),
+    })
+    by_name = {Path(f.path).name: f for f in pr.files}
+    assert got(by_name["紫波郡医師会.csv"]) == {("outside_sender_area", 2, "warning")}
+    oshu = by_name["盛岡市医師会_追加.xlsx"]
+    assert {(f["rule"], f["sheet"]) for f in oshu.result.findings} == {("hidden_sheet_skipped", "前回（非表示）")}
+    assert oshu.result.accounting()["accepted"] == 1
+    for name, rule in (("宮古医師会.xlsx", "layout_not_recognised"), ("壊れた.xlsx", "report_unreadable")):
+        f = by_name[name].result
+        assert [(x["rule"], x["row"], x["severity"]) for x in f.findings] == [(rule, None, "error")]
+        assert f.status == "failed"
+    assert "宮古医師会.xlsx" in by_name["宮古医師会.xlsx"].result.findings[0]["message"]
+    # the run went on: the other files were read
+    assert pr.institution_reports.height == 2
+
+
+# --- small pieces -------------------------------------------------------------------------------
+def test_value_vocabularies():
+    assert all(yes_no(v) for v in ["○", "〇", "◯", "✓", "1", "１", "はい", "有", " ○ "])
+    assert not any(yes_no(v) for v in ["", "×", "0", "なし"])
+    assert yes_no("△") is None
+    assert institution_type("支援診２ア") == "支援診2" and institution_type("在支病(従来型)") == "支援病3"
+    assert institution_type("届出なし（診療所）") == "なし" and institution_type("在宅") is None
+    assert torikumi_numbers("①③", 6) == [1, 3] and torikumi_numbers("2〜4", 6) == [2, 3, 4]
+    assert torikumi_numbers("たくさん", 6) is None
+    assert normalise_inst_code("03-1-01-1030-9", "03") == "0310110309"
+    assert normalise_inst_code("01,1030,9", "03") == "0310110309"
+
+
+def test_find_municipality_forms(iwate):
+    ref, _ = iwate
+    idx = ref.index
+    assert find_municipality(idx, "紫波郡紫波町", "03") == ("033219", [])
+    assert find_municipality(idx, "岩手県紫波町", "03") == ("033219", [])
+    assert find_municipality(idx, "０３３２１９", "03") == ("033219", [])
+    assert find_municipality(idx, "03321", "03") == ("033219", [])
+    assert find_municipality(idx, "033218", "03") == (None, [])          # wrong check digit
+    assert find_municipality(idx, "宇和島市", "03") == (None, ["38"])
+    assert find_municipality(idx, "盛岡市中央通1-1", "03")[0] is None    # an address is not a municipality
+
+
+def test_header_aliases_and_fullwidth():
+    g = Grid("s", [["タイトル"], ["ＮＯ", "医療機関の名称", "所在市区町村", "取組事項（１）", "取組事項（２）"]], [1, 2])
+    m = match_header(g, ISHIKAI)
+    assert m.start == 1 and set(m.columns.values()) == {"no", "name", "municipality", "torikumi_1", "torikumi_2"}
+    assert match_header(Grid("s", [["氏名", "住所"], ["a", "b"]], [1, 2]), SHICHOSON) is None
+
+
+def test_status_in_python_equals_sql(sample_run):
+    """The cross-checks use annex.status; the tables use sql/home_care_status.sql: one rule, two places."""
+    import duckdb
+    db, _ = sample_run
+    con = duckdb.connect(str(db), read_only=True)
+    sql = pl.from_arrow(con.execute(
+        "SELECT inst_code, shien_symbol FROM home_care_status WHERE shien_symbol IS NOT NULL ORDER BY 1").arrow())
+    notes = pl.from_arrow(con.execute("SELECT inst_code, symbol FROM notifications").arrow())
+    con.close()
+    from annex.status import shien_status
+    py = shien_status(notes).filter(pl.col("shien_symbol").is_not_null()).select("inst_code", "shien_symbol")
+    assert py.sort("inst_code").equals(sql)
