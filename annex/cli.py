@@ -21,9 +21,27 @@ def _refresh(args: argparse.Namespace) -> int:
     print(f"  医療情報ネット施設 {result['facilities']:,} / 医療機関（厚生局） {result['institutions']:,} / "
           f"届出 {result['notifications']:,}")
     print(f"  紐付け {result['facility_links']:,} / 要確認 {result['link_review']:,}")
-    print(f"  検証結果 エラー {result['errors']:,} 件・警告 {result['warnings']:,} 件（findings 表）")
+    print(f"  報告ファイル {result['report_files']:,} / 医療機関の報告 {result['institution_reports']:,} 行 / "
+          f"拠点の報告 {result['hub_reports']:,} 行")
+    print(f"  検証結果 エラー {result['errors']:,} 件・警告 {result['warnings']:,} 件（findings 表、返送用は "
+          f"{Path(args.out) / 'returns'}）")
     for f in result["failed_files"]:
         print(f"  読めなかったファイル: {f}")
+    return 0
+
+
+def _templates(args: argparse.Namespace) -> int:
+    from annex.pipeline import RunError
+    from annex.templates import build_templates
+    try:
+        paths = build_templates(args.raw, args.out, args.pref or None)
+    except RunError as exc:
+        print(f"エラー: {exc}", file=sys.stderr)
+        return 1
+    folders = sorted({p.parent.parent for p in paths})
+    print(f"調査票 {len(paths):,} ファイルを作成しました:")
+    for f in folders:
+        print(f"  {f}")
     return 0
 
 
@@ -39,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="対象の都道府県コード（複数指定可。既定: raw/ に設定のある全都道府県）")
     r.add_argument("--quiet", action="store_true", help="進行状況のログを抑えます")
     r.set_defaults(func=_refresh)
+    t = sub.add_parser("templates", help="医師会・市町村に送る調査票（Excel）を作ります",
+                       description="医師会ごと（空欄の調査票と、区域の在宅療養支援病院・診療所を記入済みの調査票）と"
+                                   "市町村ごとの調査票を <out>/templates/ に作ります。")
+    t.add_argument("--raw", type=Path, default=Path("raw"), metavar="DIR", help="入力フォルダ（既定: raw/）")
+    t.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="出力フォルダ（既定: out/）")
+    t.add_argument("--pref", action="append", metavar="CODE",
+                   help="対象の都道府県コード（複数指定可。既定: raw/ に設定のある全都道府県）")
+    t.set_defaults(func=_templates)
     args = ap.parse_args(argv)
     return args.func(args)
 

@@ -29,15 +29,30 @@ def link_facilities(ref: ReferenceData, pref: Prefecture) -> pipeline.Prefecture
     return result
 
 
+@task(name="read-reports", persist_result=False)
+def read_reports(ref: ReferenceData, pref: Prefecture, links: pipeline.PrefectureLinks):
+    result = pipeline.read_reports(ref, pref, links)
+    log = get_run_logger()
+    for r in result.results:
+        a = r.accounting()
+        log.info("報告 %s: %s 入力%d行 採用%d 却下%d 空行等%d", a["kind"], Path(a["source_file"]).name, a["rows_in"],
+                 a["accepted"], a["rejected"], a["skipped_blank"])
+    log.info("報告 %s: 医療機関の報告%d行 拠点の報告%d行", pref.code, result.institution_reports.height,
+             result.hub_reports.height)
+    return result
+
+
 @flow(name="refresh-prefecture", persist_result=False)
-def refresh_prefecture(ref: ReferenceData, pref: Prefecture) -> pipeline.PrefectureLinks:
-    return link_facilities(ref, pref)
+def refresh_prefecture(ref: ReferenceData, pref: Prefecture) -> tuple:
+    links = link_facilities(ref, pref)
+    return links, read_reports(ref, pref, links)
 
 
 @task(name="build-duckdb", persist_result=False)
-def build_duckdb(raw: Path, out: Path, ref: ReferenceData, per_pref: list) -> dict:
-    staged = pipeline.stage(raw, ref, per_pref)
-    db = pipeline.write_outputs(out, staged)
+def build_duckdb(raw: Path, out: Path, ref: ReferenceData, prefs: list[Prefecture], per_pref: list,
+                 reports: list) -> dict:
+    staged = pipeline.stage(raw, ref, per_pref, reports)
+    db = pipeline.write_outputs(out, staged, ref, reports, prefs)
     result = pipeline.summary(db, staged)
     get_run_logger().info("出力 %s: 施設%d 医療機関%d 届出%d 紐付け%d エラー%d 警告%d", db, result["facilities"],
                           result["institutions"], result["notifications"], result["facility_links"],
@@ -47,9 +62,9 @@ def build_duckdb(raw: Path, out: Path, ref: ReferenceData, per_pref: list) -> di
 
 @flow(name="annex-refresh", persist_result=False)
 def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None) -> dict:
-    """参照データを読み込み、医療機関コードと医療情報ネットIDを紐付け、annex.duckdb を作り直します。"""
+    """参照データと医師会・市町村の報告を読み込み、照合・検証して annex.duckdb と返送用の確認結果を作り直します。"""
     raw_dir, out_dir = Path(raw), Path(out)
     selected = pipeline.select_prefectures(raw_dir, prefs)
     ref = read_reference(raw_dir, selected)
-    per_pref = [refresh_prefecture(ref, p) for p in selected]
-    return build_duckdb(raw_dir, out_dir, ref, per_pref)
+    done = [refresh_prefecture(ref, p) for p in selected]
+    return build_duckdb(raw_dir, out_dir, ref, selected, [d[0] for d in done], [d[1] for d in done])

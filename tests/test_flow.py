@@ -18,12 +18,19 @@ def prefect_harness():
 def test_refresh_flow(prefect_harness, tmp_path):
     from flows.refresh import refresh
     result = refresh(raw=str(RAW), out=str(tmp_path), prefs=["39"])
-    assert result["facility_links"] > 0 and result["errors"] == 0
+    assert result["facility_links"] > 0 and result["institution_reports"] > 0 and result["hub_reports"] > 0
     con = duckdb.connect(str(tmp_path / "annex.duckdb"), read_only=True)
     assert con.execute("SELECT DISTINCT pref_code FROM institutions").fetchall() == [("39",)]
+    # the one deliberate error of 高知's sample reports: a hub area in 愛媛県
+    assert con.execute("SELECT rule, value FROM findings WHERE severity = 'error'").fetchall() == [
+        ("area_other_prefecture", "宇和島市")]
+    assert (tmp_path / "returns" / "39_四万十市.xlsx").exists()
 
 
 def test_cli_help_is_japanese():
     out = subprocess.run([sys.executable, "-m", "annex.cli", "refresh", "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "--pref" in out and "都道府県コード" in out
+    out = subprocess.run([sys.executable, "-m", "annex.cli", "templates", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "調査票" in out and "--pref" in out
