@@ -26,6 +26,7 @@ HUB_TORIKUMI = [
     "在宅医療に関する地域住民への普及啓発を実施する",
 ]
 CIRCLED = "①②③④⑤⑥⑦⑧⑨"
+FONT = "ＭＳ Ｐゴシック"  # the Windows family name as Japanese Excel writes it (MS PGothic); templates and returns
 
 # 拠点の種別 and 運営主体の種別 the 指針 names (地域包括支援センター counts as 市町村)
 HUB_KINDS = ["病院", "診療所", "訪問看護事業所", "地域医師会等関係団体", "保健所", "市町村", "地域包括支援センター"]

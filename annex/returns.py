@@ -16,10 +16,10 @@ import xlsxwriter
 
 from annex.codes import to_wareki
 from annex.municipalities import MunicipalityIndex
+from annex.report_layout import FONT
 from annex.report_checks import PrefectureReports
 from annex.reports import ReportFile
 
-FONT = "IPAexGothic"
 COLUMNS = [("No.", 5), ("ファイル", 28), ("シート", 10), ("行", 6), ("列", 16), ("入力された値", 24), ("区分", 8),
            ("内容と直し方", 70)]
 SEVERITY_LABEL = {"error": "要修正", "warning": "要確認"}
