@@ -17,11 +17,13 @@ import xlsxwriter
 from annex.codes import to_wareki
 from annex.municipalities import MunicipalityIndex
 from annex.report_layout import FONT
+from annex.xlsx import safe_file_name, wrapped_lines
 from annex.report_checks import PrefectureReports
 from annex.reports import ReportFile
 
-COLUMNS = [("No.", 5), ("ファイル", 28), ("シート", 10), ("行", 6), ("列", 16), ("入力された値", 24), ("区分", 8),
-           ("内容と直し方", 70)]
+COLUMNS = [("No.", 5), ("ファイル", 24), ("シート", 10), ("行", 6), ("列", 16), ("入力された値", 24), ("区分", 8),
+           ("内容と直し方", 72)]
+LINE_HEIGHT = 13.5   # points per line of 10 pt text
 SEVERITY_LABEL = {"error": "要修正", "warning": "要確認"}
 
 
@@ -29,10 +31,6 @@ def sender_label(rep: ReportFile, index: MunicipalityIndex) -> str:
     if rep.sender is None:
         return f"提出元不明_{Path(rep.path).stem}"
     return rep.sender if rep.kind.kind == "ishikai" else (index.name_of(rep.sender) or rep.sender)
-
-
-def _safe_file_name(name: str) -> str:
-    return "".join("_" if c in '\\/:*?"<>|' or ord(c) < 32 else c for c in name)[:100]
 
 
 def write_returns(out_dir: Path, per_pref: list[PrefectureReports], index: MunicipalityIndex,
@@ -49,7 +47,7 @@ def write_returns(out_dir: Path, per_pref: list[PrefectureReports], index: Munic
             for rep in pr.files:
                 groups.setdefault(sender_label(rep, index), []).append(rep)
             for label, reps in sorted(groups.items()):
-                path = tmp / _safe_file_name(f"{pr.pref_code}_{label}.xlsx")
+                path = tmp / safe_file_name(f"{pr.pref_code}_{label}.xlsx")
                 _write_one(path, label, reps, pref_names.get(pr.pref_code, pr.pref_code), today)
                 written.append(final / path.name)
         old = out_dir / f".returns-old-{uuid.uuid4().hex}"
@@ -109,6 +107,10 @@ def _write_one(path: Path, label: str, reps: list[ReportFile], pref_name: str, t
         ws.write_string(r, 6, SEVERITY_LABEL.get(f["severity"], f["severity"]),
                         f_err if f["severity"] == "error" else f_warn)
         ws.write_string(r, 7, f["message"], f_cell)
+        texts = [Path(f["source_file"]).name, f["sheet"] or "", "", f["column"] or "", f["value"] or "", "",
+                 f["message"]]
+        lines = max(wrapped_lines(t, w) for t, (_, w) in zip(texts, COLUMNS[1:]) if t)
+        ws.set_row(r, LINE_HEIGHT * lines + 4)
     ws.freeze_panes(head + 1, 0)
     if findings:
         ws.autofilter(head, 0, head + len(findings), len(COLUMNS) - 1)

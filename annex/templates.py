@@ -26,6 +26,7 @@ from annex import areas as areas_mod
 from annex import pipeline, reference, report_layout, status
 from annex.areas import Areas
 from annex.codes import to_wareki
+from annex.xlsx import display_width, safe_file_name, wrapped_lines
 from annex.municipalities import MunicipalityIndex
 from annex.reference import Prefecture
 from annex.report_layout import (CIRCLED, HUB_KINDS, INPUT_SHEET, INSTITUTION_TYPES, INSTRUCTION_SHEET, ISHIKAI,
@@ -107,11 +108,6 @@ WHO = {
 TEXT_COLUMNS = {"inst_code", "contact_phone", "start"}  # typed as text so that leading zeros stay
 
 
-def display_width(s: str) -> int:
-    """Width in half-width character cells: full-width and CJK characters count 2."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WFA" else 1 for ch in s)
-
-
 def column_width(col: Column, items: list[str] | None = None) -> float:
     """Column.width, widened so that the header label fits in at most three lines and a dropdown's choices
     (other than municipality names) on one line, counting CJK characters double."""
@@ -121,10 +117,6 @@ def column_width(col: Column, items: list[str] | None = None) -> float:
     return w
 
 
-def safe_file_name(name: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", name).strip(" .") or "_"
-
-
 def _col_letter(i: int) -> str:
     s = ""
     i += 1
@@ -132,13 +124,6 @@ def _col_letter(i: int) -> str:
         i, r = divmod(i - 1, 26)
         s = chr(65 + r) + s
     return s
-
-
-def _lines(text: str, width: float) -> int:
-    """Lines a wrapped cell of this width needs (a rough estimate, a little generous: Excel and LibreOffice
-    set CJK text a bit wider than two digit widths)."""
-    per_line = max(width * 0.95 - 1, 1)
-    return sum(max(1, math.ceil(display_width(p) / per_line)) for p in text.split("\n"))
 
 
 def _height(lines: int) -> float:
@@ -266,7 +251,7 @@ def _write_instructions(ws: Worksheet, fmt: _Formats, kind: ReportKind, pref: Pr
             ws.write_string(row, 0, a, a_fmt or fmt.text_bold)
         if b:
             ws.write_string(row, 1, b, b_fmt or fmt.text)
-        ws.set_row(row, LINE_HEIGHT * max(_lines(a, WIDTH_A), _lines(b, WIDTH_B)) + 4)
+        ws.set_row(row, LINE_HEIGHT * max(wrapped_lines(a, WIDTH_A), wrapped_lines(b, WIDTH_B)) + 4)
         row += 1
 
     def heading(text: str) -> None:
@@ -364,18 +349,18 @@ def _write_input(ws: Worksheet, fmt: _Formats, kind: ReportKind, pref: Prefectur
     total = sum(widths)
     ws.merge_range(NOTE_ROW - 1, 0, NOTE_ROW - 1, len(cols) - 1, "", fmt.note)
     ws.write_string(NOTE_ROW - 1, 0, note, fmt.note)
-    ws.set_row(NOTE_ROW - 1, _height(_lines(note, total)))
+    ws.set_row(NOTE_ROW - 1, _height(wrapped_lines(note, total)))
 
     hr = TEMPLATE_HEADER_ROW - 1
     for i, c in enumerate(cols):
         ws.write_string(hr, i, c.label, fmt.header)
-    ws.set_row(hr, _height(max(_lines(c.label, w) for c, w in zip(cols, widths))))
+    ws.set_row(hr, _height(max(wrapped_lines(c.label, w) for c, w in zip(cols, widths))))
     n_rows = max(TEMPLATE_DATA_ROWS, len(rows))
     first, last_row = hr + 1, hr + n_rows
     for k in range(n_rows):
         r = first + k
         data = rows[k] if k < len(rows) else {}
-        ws.set_row(r, _height(max([_lines(str(data[c.field]), w) for c, w in zip(cols, widths) if data.get(c.field)],
+        ws.set_row(r, _height(max([wrapped_lines(str(data[c.field]), w) for c, w in zip(cols, widths) if data.get(c.field)],
                                   default=1)))
         for i, c in enumerate(cols):
             f = fmt.for_column(c)
