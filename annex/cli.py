@@ -45,25 +45,26 @@ def _templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--raw", type=Path, default=Path("raw"), metavar="DIR", help="入力フォルダ（既定: raw/）")
+    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="出力フォルダ（既定: out/）")
+    p.add_argument("--pref", action="append", metavar="CODE",
+                   help="対象の都道府県コード（複数指定可。既定: raw/ に設定のある全都道府県）")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="annex", description="在宅医療 別表作成パイプライン（zaitaku-annex）")
     sub = ap.add_subparsers(dest="command", required=True, metavar="コマンド")
     r = sub.add_parser("refresh", help="参照データを読み込み annex.duckdb を作り直します",
                        description="参照データ（医療情報ネット・厚生局名簿・市区町村コード）を読み込み、"
                                    "医療機関を紐付けて <out>/annex.duckdb を作り直します。")
-    r.add_argument("--raw", type=Path, default=Path("raw"), metavar="DIR", help="入力フォルダ（既定: raw/）")
-    r.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="出力フォルダ（既定: out/）")
-    r.add_argument("--pref", action="append", metavar="CODE",
-                   help="対象の都道府県コード（複数指定可。既定: raw/ に設定のある全都道府県）")
+    _common(r)
     r.add_argument("--quiet", action="store_true", help="進行状況のログを抑えます")
     r.set_defaults(func=_refresh)
     t = sub.add_parser("templates", help="医師会・市町村に送る調査票（Excel）を作ります",
                        description="医師会ごと（空欄の調査票と、区域の在宅療養支援病院・診療所を記入済みの調査票）と"
                                    "市町村ごとの調査票を <out>/templates/ に作ります。")
-    t.add_argument("--raw", type=Path, default=Path("raw"), metavar="DIR", help="入力フォルダ（既定: raw/）")
-    t.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="出力フォルダ（既定: out/）")
-    t.add_argument("--pref", action="append", metavar="CODE",
-                   help="対象の都道府県コード（複数指定可。既定: raw/ に設定のある全都道府県）")
+    _common(t)
     t.set_defaults(func=_templates)
     args = ap.parse_args(argv)
     return args.func(args)

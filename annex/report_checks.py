@@ -76,6 +76,12 @@ def _keep(rep: ReportFile, kept: list[int]) -> None:
     rep.result.accepted = rep.result.accepted[kept] if kept else rep.result.accepted.head(0)
 
 
+def _where(prev: dict, sender_name: str | None, rep: ReportFile) -> str:
+    """Where an earlier report of the same institution / hub is, as the sender can find it."""
+    return f"{Path(prev['source_file']).name} {prev['source_row']}行目" + (
+        f"（{sender_name}）" if sender_name and prev["sender"] != rep.sender else "")
+
+
 def _flags(row: dict, n: int) -> list[bool]:
     listed = torikumi_numbers(row.get("torikumi_list") or "", n) or []
     return [bool(yes_no(row.get(f"torikumi_{i}") or "")) or i in listed for i in range(1, n + 1)]
@@ -172,8 +178,7 @@ def check_institution_reports(files: list[ReportFile], lookup: InstitutionLookup
             if prev is not None:
                 out["is_first"] = False
                 same = all(prev[f"torikumi_{n}"] == out[f"torikumi_{n}"] for n in range(1, 7))
-                where = f"{Path(prev['source_file']).name} {prev['source_row']}行目" + (
-                    f"（{prev['sender']}）" if prev["sender"] and prev["sender"] != rep.sender else "")
+                where = _where(prev, prev["sender"], rep)
                 _warn(rep, row, "医療機関名", row["name"], "duplicate_report",
                       f"同じ医療機関が {where} でも報告されています。1件にまとめました" +
                       ("。" if same else "（取組の○が異なるため、どちらかに○があれば○としました）。"))
@@ -287,9 +292,7 @@ def check_hub_reports(files: list[ReportFile], areas: Areas, index: Municipality
             prev = first_seen.get(out["hub_id"])
             if prev is not None:
                 out["is_first"] = False
-                by = index.name_of(prev["sender"]) if prev["sender"] else None
-                where = f"{Path(prev['source_file']).name} {prev['source_row']}行目" + (
-                    f"（{by}）" if by and prev["sender"] != rep.sender else "")
+                where = _where(prev, index.name_of(prev["sender"]) if prev["sender"] else None, rep)
                 _warn(rep, row, "拠点の名称", row["name"], "duplicate_report",
                       f"同じ拠点が {where} でも報告されています。1件にまとめ、事業区域と取組は両方を合わせました。")
             else:

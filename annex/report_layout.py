@@ -178,8 +178,19 @@ def header_key(label: object) -> str:
 _TORI_ALIASES = lambda n: (f"取組事項{CIRCLED[n - 1]}", f"取組{n}", f"取組事項{n}", f"取組事項({n})", f"({n})",
                            CIRCLED[n - 1], f"取組事項の{CIRCLED[n - 1]}", f"取組事項{CIRCLED[n - 1]}の実施")
 
+_NO = Column("no", "No.", ("No", "NO", "番号", "通し番号", "№", "項番", "連番"), 5, ignore=True)
+# the last columns of both reports: 取組 as a list (foreign layouts), 備考, and the personal contact columns
+_TAIL = [
+    Column("torikumi_list", "取組事項（番号）", ("取組事項", "取組", "取組事項番号", "実施する取組事項", "取組事項(番号)",
+                                          "該当する取組事項"), 14),
+    Column("note", "備考", ("その他", "特記事項", "コメント"), 20),
+    Column("contact_person", "担当者", ("記入者", "担当", "担当者名", "記入者名", "連絡担当者"), 12, personal=True),
+    Column("contact_phone", "電話", ("電話番号", "TEL", "Tel", "連絡先", "連絡先電話番号", "FAX"), 14, personal=True),
+    Column("contact_email", "メール", ("メールアドレス", "E-mail", "Email", "e-mail", "mail", "Eメール"), 20, personal=True),
+]
+
 INSTITUTION_COLUMNS = [
-    Column("no", "No.", ("No", "NO", "番号", "通し番号", "№", "項番", "連番"), 5, ignore=True),
+    _NO,
     Column("report", "報告（○）", ("報告", "報告する", "選定", "指定", "積極的役割", "積極的役割を担う医療機関",
                                 "積極的役割を担う医療機関として報告"), 8, dropdown="yesno",
            comment="積極的役割を担う医療機関として報告する行に ○"),
@@ -194,16 +205,11 @@ INSTITUTION_COLUMNS = [
                                   "種別(支援病・支援診)", "種別（支援病・支援診）", "届出状況"), 22,
            dropdown="institution_types"),
     *[Column(f"torikumi_{n}", f"取組{CIRCLED[n - 1]}", _TORI_ALIASES(n), 7, dropdown="yesno") for n in range(1, 7)],
-    Column("torikumi_list", "取組事項（番号）", ("取組事項", "取組", "取組事項番号", "実施する取組事項", "取組事項(番号)",
-                                          "該当する取組事項"), 14),
-    Column("note", "備考", ("その他", "特記事項", "コメント"), 20),
-    Column("contact_person", "担当者", ("記入者", "担当", "担当者名", "記入者名", "連絡担当者"), 12, personal=True),
-    Column("contact_phone", "電話", ("電話番号", "TEL", "Tel", "連絡先", "連絡先電話番号", "FAX"), 14, personal=True),
-    Column("contact_email", "メール", ("メールアドレス", "E-mail", "Email", "e-mail", "mail", "Eメール"), 20, personal=True),
+    *_TAIL,
 ]
 
 HUB_COLUMNS = [
-    Column("no", "No.", ("No", "NO", "番号", "通し番号", "№", "項番", "連番"), 5, ignore=True),
+    _NO,
     Column("name", "拠点の名称", ("名称", "拠点名", "拠点名称", "拠点", "連携拠点", "連携を担う拠点", "連携拠点名",
                               "在宅医療に必要な連携を担う拠点", "拠点の名前"), 34),
     Column("hub_kind", "拠点の種別", ("種別", "拠点種別", "拠点の区分", "区分"), 18, dropdown="hub_kinds"),
@@ -220,12 +226,7 @@ HUB_COLUMNS = [
     Column("same_as_institution", "積極的役割を担う医療機関と同一（○）",
            ("積極的役割を担う医療機関と同一", "積極的役割を担う医療機関", "積極的医療機関と同一"), 12, dropdown="yesno"),
     *[Column(f"torikumi_{n}", f"取組{CIRCLED[n - 1]}", _TORI_ALIASES(n), 7, dropdown="yesno") for n in range(1, 6)],
-    Column("torikumi_list", "取組事項（番号）", ("取組事項", "取組", "取組事項番号", "実施する取組事項", "取組事項(番号)",
-                                          "該当する取組事項"), 14),
-    Column("note", "備考", ("その他", "特記事項", "コメント"), 20),
-    Column("contact_person", "担当者", ("記入者", "担当", "担当者名", "記入者名", "連絡担当者"), 12, personal=True),
-    Column("contact_phone", "電話", ("電話番号", "TEL", "Tel", "連絡先", "連絡先電話番号", "FAX"), 14, personal=True),
-    Column("contact_email", "メール", ("メールアドレス", "E-mail", "Email", "e-mail", "mail", "Eメール"), 20, personal=True),
+    *_TAIL,
 ]
 
 

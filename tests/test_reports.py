@@ -48,7 +48,10 @@ def run_reports(tmp_path: Path, iwate, files: dict[str, callable]):
     for rel, write in files.items():
         write(pref_dir / "reports" / rel)
     areas_res, areas = read_areas(pref_dir / "areas.csv", "03", ref.index)
-    return read_prefecture_reports(pref_dir, "03", ref.index, areas_res, areas, status)
+    pr = read_prefecture_reports(pref_dir, "03", ref.index, areas_res, areas, status)
+    for f in pr.files:  # rows in = accepted + rejected + skipped, for every file of every test
+        assert f.result.balanced(), f.result.accounting()
+    return pr
 
 
 def got(rep) -> set[tuple]:
