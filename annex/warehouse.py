@@ -14,7 +14,8 @@ from annex import SQL_DIR
 TABLE_ORDER = ["municipalities", "areas", "facilities", "institutions", "notifications", "home_care_status",
                "facility_links", "link_review", "unlinked_institutions", "unlinked_facilities",
                "source_files", "findings", "report_files", "institution_reports", "reported_institutions",
-               "hub_reports", "reported_hubs"]
+               "hub_reports", "reported_hubs", "annex_institutions", "annex_hubs", "resource_counts", "coverage",
+               "candidates"]
 DB_NAME = "annex.duckdb"
 
 
