@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from annex import linking, returns, warehouse
+from annex import linking, returns, runs, warehouse
 from annex.areas import AREA_COLUMNS, AREAS_FILE, read_areas
 from annex.facility_files import FACILITY_COLUMNS
 from annex.findings import FINDING_SCHEMA, ReadResult, findings_frame
@@ -167,21 +167,38 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks],
 
 
 def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData | None = None,
-                  reports: list[PrefectureReports] | None = None, prefs: list[Prefecture] | None = None) -> Path:
-    """Return workbooks first, then the DuckDB file: each is built aside and swapped in whole."""
-    if ref is not None and reports:
-        returns.write_returns(out, reports, ref.index, {p.code: p.name for p in prefs or []})
-    return warehouse.build(out, staged)
+                  reports: list[PrefectureReports] | None = None, prefs: list[Prefecture] | None = None,
+                  run_info: runs.Run | None = None) -> Path:
+    """The DuckDB file is built aside; only when that worked are the return workbooks swapped in, then the
+    DuckDB file. Each is replaced whole.
+
+    staged gets its stg_runs here: the run log so far plus this run.
+    """
+    run_info = run_info or runs.start(Path("?"), out, None)
+    staged["stg_runs"] = runs.frame(out, run_info, runs.inputs_from(staged["stg_source_files"]))
+    tmp = warehouse.build(out, staged)
+    try:
+        if ref is not None and reports:
+            returns.write_returns(out, reports, ref.index, {p.code: p.name for p in prefs or []})
+        return warehouse.publish(tmp, out)
+    finally:
+        warehouse.discard(tmp)
 
 
 def run(raw: Path, out: Path, pref_codes: list[str] | None = None) -> dict:
     """The whole refresh without Prefect (used by tests and as the reference for the flow)."""
-    prefs = select_prefectures(raw, pref_codes)
-    ref = load_reference(raw, prefs)
-    per_pref = [link_prefecture(ref, p) for p in prefs]
-    reports = [read_reports(ref, p, links) for p, links in zip(prefs, per_pref)]
-    staged = stage(raw, ref, per_pref, reports)
-    db = write_outputs(out, staged, ref, reports, prefs)
+    info = runs.start(raw, out, pref_codes)
+    try:
+        prefs = select_prefectures(raw, pref_codes)
+        ref = load_reference(raw, prefs)
+        per_pref = [link_prefecture(ref, p) for p in prefs]
+        reports = [read_reports(ref, p, links) for p, links in zip(prefs, per_pref)]
+        staged = stage(raw, ref, per_pref, reports)
+        db = write_outputs(out, staged, ref, reports, prefs, info)
+    except BaseException as exc:
+        runs.record(out, info, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    runs.record(out, info, "success", runs.inputs_from(staged["stg_source_files"]))
     return summary(db, staged)
 
 

@@ -1,4 +1,9 @@
-"""Building annex.duckdb: stage the parsed frames, run sql/<table>.sql in order, swap the file in atomically."""
+"""Building annex.duckdb: stage the parsed frames, run sql/<table>.sql in order, swap the file in atomically.
+
+The new file is built under a temporary name beside the old one; the old one is attached read-only (when it
+exists and can be read) so that `changes` can compare with it. Publishing is a single os.replace: readers see
+either the old or the new file, and a failure at any point leaves the old one.
+"""
 from __future__ import annotations
 
 import os
@@ -15,18 +20,22 @@ TABLE_ORDER = ["municipalities", "areas", "facilities", "institutions", "notific
                "facility_links", "link_review", "unlinked_institutions", "unlinked_facilities",
                "source_files", "findings", "report_files", "institution_reports", "reported_institutions",
                "hub_reports", "reported_hubs", "annex_institutions", "annex_hubs", "resource_counts", "coverage",
-               "candidates"]
+               "candidates", "runs", "changes"]
 DB_NAME = "annex.duckdb"
+# what `changes` compares with: these columns of the previous file's tables (empty when there is none, or
+# when the previous file is older than these columns)
+PREVIOUS = {
+    "annex_institutions": ["pref_code", "inst_code", "name", "shien_symbol", "kouhou_byoin",
+                           *[f"torikumi_{n}" for n in range(1, 7)]],
+    "annex_hubs": ["pref_code", "hub_id", "name", "area_names", "operator", *[f"torikumi_{n}" for n in range(1, 6)]],
+    "runs": ["run_id", "started_at", "outcome"],
+}
 
 
 def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
-    """Write <out_dir>/annex.duckdb from staged frames (keys: stg_<name>).
-
-    The database is built under a temporary name in the same folder and moved over the old file with
-    os.replace, so readers see either the old or the new file, and a failure leaves the old one.
-    """
+    """Write a new database from staged frames (keys: stg_<name>) and return its temporary path.
+    The caller publishes it with publish() once everything built from it is ready."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / DB_NAME
     tmp = out_dir / f".{DB_NAME}.{uuid.uuid4().hex}.tmp"
     try:
         con = duckdb.connect(str(tmp))
@@ -36,13 +45,49 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
                 con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "_{name}"')
                 con.unregister(f"_{name}")
             for table in TABLE_ORDER:
+                if table == "runs":
+                    _previous(con, out_dir / DB_NAME)
                 con.execute((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"))
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        os.replace(tmp, final)
-    finally:
-        for p in (tmp, Path(str(tmp) + ".wal")):
-            if p.exists():
-                p.unlink()
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp
+
+
+def _previous(con: duckdb.DuckDBPyConnection, final: Path) -> None:
+    """prev_<table> temp tables: the previous file's tables, or empty ones of today's shape."""
+    copied = False
+    if final.exists():
+        try:
+            # ATTACH takes no bound parameters; the path is ours (the output folder), quoted as a literal
+            literal = "'" + str(final).replace("'", "''") + "'"
+            con.execute(f"ATTACH {literal} AS prev (READ_ONLY)")
+            try:
+                for t, cols in PREVIOUS.items():
+                    con.execute(f"CREATE TEMP TABLE prev_{t} AS SELECT {', '.join(cols)} FROM prev.main.{t}")
+                copied = True
+            finally:
+                con.execute("DETACH prev")
+        except duckdb.Error:
+            # an older or damaged file: no baseline for `changes`; the new file is still built
+            for t in PREVIOUS:
+                con.execute(f"DROP TABLE IF EXISTS prev_{t}")
+    if not copied:
+        for t, cols in PREVIOUS.items():
+            src = "stg_runs" if t == "runs" else t
+            con.execute(f"CREATE TEMP TABLE prev_{t} AS SELECT {', '.join(cols)} FROM {src} LIMIT 0")
+
+
+def publish(tmp: Path, out_dir: Path) -> Path:
+    final = out_dir / DB_NAME
+    os.replace(tmp, final)
     return final
+
+
+def discard(tmp: Path) -> None:
+    for p in (tmp, Path(str(tmp) + ".wal")):
+        if p.exists():
+            p.unlink()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from annex import pipeline
+from annex import pipeline, runs
 from annex.reference import Prefecture, ReferenceData
 
 
@@ -50,9 +50,10 @@ def refresh_prefecture(ref: ReferenceData, pref: Prefecture) -> tuple:
 
 @task(name="build-duckdb", persist_result=False)
 def build_duckdb(raw: Path, out: Path, ref: ReferenceData, prefs: list[Prefecture], per_pref: list,
-                 reports: list) -> dict:
+                 reports: list, run_info: runs.Run) -> dict:
     staged = pipeline.stage(raw, ref, per_pref, reports)
-    db = pipeline.write_outputs(out, staged, ref, reports, prefs)
+    db = pipeline.write_outputs(out, staged, ref, reports, prefs, run_info)
+    runs.record(out, run_info, "success", runs.inputs_from(staged["stg_source_files"]))
     result = pipeline.summary(db, staged)
     get_run_logger().info("出力 %s: 施設%d 医療機関%d 届出%d 紐付け%d エラー%d 警告%d", db, result["facilities"],
                           result["institutions"], result["notifications"], result["facility_links"],
@@ -64,7 +65,14 @@ def build_duckdb(raw: Path, out: Path, ref: ReferenceData, prefs: list[Prefectur
 def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None) -> dict:
     """参照データと医師会・市町村の報告を読み込み、照合・検証して annex.duckdb と返送用の確認結果を作り直します。"""
     raw_dir, out_dir = Path(raw), Path(out)
-    selected = pipeline.select_prefectures(raw_dir, prefs)
-    ref = read_reference(raw_dir, selected)
-    done = [refresh_prefecture(ref, p) for p in selected]
-    return build_duckdb(raw_dir, out_dir, ref, selected, [d[0] for d in done], [d[1] for d in done])
+    run_info = runs.start(raw_dir, out_dir, prefs)
+    try:
+        selected = pipeline.select_prefectures(raw_dir, prefs)
+        ref = read_reference(raw_dir, selected)
+        done = [refresh_prefecture(ref, p) for p in selected]
+        return build_duckdb(raw_dir, out_dir, ref, selected, [d[0] for d in done], [d[1] for d in done], run_info)
+    except BaseException as exc:
+        # the run line is written whatever failed (the outputs of the last good run stay in place)
+        if not any(r["run_id"] == run_info.run_id for r in runs.history(out_dir)):
+            runs.record(out_dir, run_info, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise

@@ -89,7 +89,13 @@ def test_failed_run_keeps_previous_outputs(raw_copy, tmp_path):
     with pytest.raises(pipeline.RunError, match="市区町村マスタ"):
         pipeline.run(raw_copy, out, ["39"])
     assert (out / "annex.duckdb").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == ["annex.duckdb", "returns"]   # no temporary leftovers
+    assert sorted(p.name for p in out.iterdir()) == ["annex.duckdb", "returns", "runs.jsonl"]   # no temporary leftovers
+    # the failure is on record: the next good run's `runs` table shows it
+    pipeline.run(RAW, out, ["39"])
+    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    outcomes = [r[0] for r in con.execute("SELECT outcome FROM runs ORDER BY started_at").fetchall()]
+    errors = con.execute("SELECT error FROM runs WHERE outcome = 'failed'").fetchall()
+    assert outcomes == ["success", "failed", "success"] and "市区町村マスタ" in errors[0][0]
 
 
 def test_build_failure_leaves_old_file(tmp_path, sample_run, monkeypatch):
@@ -101,7 +107,8 @@ def test_build_failure_leaves_old_file(tmp_path, sample_run, monkeypatch):
     with pytest.raises(Exception):
         pipeline.run(RAW, out, ["03"])
     assert (out / "annex.duckdb").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == ["annex.duckdb", "returns"]   # no temporary leftovers
+    # nothing half-written: no temporary files, and no return workbooks from the failed build
+    assert sorted(p.name for p in out.iterdir()) == ["annex.duckdb", "runs.jsonl"]
 
 
 def test_reader_holding_the_file_does_not_block_the_swap(tmp_path):
