@@ -18,6 +18,8 @@ def _refresh(args: argparse.Namespace) -> int:
         print(f"エラー: {exc}", file=sys.stderr)
         return 1
     print(f"出力: {result['database']}")
+    for name in result["workbooks"]:
+        print(f"  別表: {Path(args.out) / name}")
     print(f"  医療情報ネット施設 {result['facilities']:,} / 医療機関（厚生局） {result['institutions']:,} / "
           f"届出 {result['notifications']:,}")
     print(f"  紐付け {result['facility_links']:,} / 要確認 {result['link_review']:,}")

@@ -1,13 +1,18 @@
 """The refresh job as plain functions, one per stage; flows/refresh.py wires them into Prefect tasks."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from annex import linking, returns, runs, warehouse
+import duckdb
+
+from annex import annex_workbook, linking, returns, runs, warehouse
 from annex.areas import AREA_COLUMNS, AREAS_FILE, read_areas
 from annex.facility_files import FACILITY_COLUMNS
 from annex.findings import FINDING_SCHEMA, ReadResult, findings_frame
@@ -168,7 +173,7 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks],
 
 def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData | None = None,
                   reports: list[PrefectureReports] | None = None, prefs: list[Prefecture] | None = None,
-                  run_info: runs.Run | None = None) -> Path:
+                  run_info: runs.Run | None = None, as_of: dt.date | None = None) -> Path:
     """The DuckDB file is built aside; only when that worked are the return workbooks swapped in, then the
     DuckDB file. Each is replaced whole.
 
@@ -177,12 +182,44 @@ def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData
     run_info = run_info or runs.start(Path("?"), out, None)
     staged["stg_runs"] = runs.frame(out, run_info, runs.inputs_from(staged["stg_source_files"]))
     tmp = warehouse.build(out, staged)
+    books: list[tuple[Path, Path]] = []
     try:
+        books = write_workbooks(tmp, out, prefs or [], as_of or dt.date.today())
         if ref is not None and reports:
             returns.write_returns(out, reports, ref.index, {p.code: p.name for p in prefs or []})
-        return warehouse.publish(tmp, out)
+        db = warehouse.publish(tmp, out)
+        for part, final in books:
+            os.replace(part, final)
+        return db
     finally:
         warehouse.discard(tmp)
+        for part, _ in books:
+            part.unlink(missing_ok=True)
+
+
+def write_workbooks(db: Path, out: Path, prefs: list[Prefecture], as_of: dt.date) -> list[tuple[Path, Path]]:
+    """Each prefecture's annex workbook (and the national summary when several run together), written from
+    the new database under temporary names: (temporary, final) pairs for the caller to swap in."""
+    pairs: list[tuple[Path, Path]] = []
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        targets = [(p, out / annex_workbook.annex_file_name(p.code, p.name)) for p in prefs]
+        for p, final in targets:
+            part = out / f".{final.name}.{uuid.uuid4().hex}.tmp"
+            pairs.append((part, final))
+            annex_workbook.write_annex(con, part, p.code, p.name, as_of)
+        if len(prefs) > 1:
+            final = out / annex_workbook.NATIONAL_FILE_NAME
+            part = out / f".{final.name}.{uuid.uuid4().hex}.tmp"
+            pairs.append((part, final))
+            annex_workbook.write_national_summary(con, part, [(p.code, p.name) for p in prefs], as_of)
+    except BaseException:
+        for part, _ in pairs:
+            part.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    return pairs
 
 
 def run(raw: Path, out: Path, pref_codes: list[str] | None = None) -> dict:
@@ -213,6 +250,7 @@ def summary(db: Path, staged: dict[str, pl.DataFrame]) -> dict:
             "report_files": staged["stg_report_files"].height,
             "institution_reports": staged["stg_institution_reports"].height,
             "hub_reports": staged["stg_hub_reports"].height,
+            "workbooks": sorted(p.name for p in db.parent.glob("*_在宅医療_*.xlsx")),
             "errors": f.filter(pl.col("severity") == "error").height,
             "warnings": f.filter(pl.col("severity") == "warning").height,
             "failed_files": staged["stg_source_files"].filter(pl.col("status") == "failed")["source_file"].to_list()}

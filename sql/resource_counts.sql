@@ -27,7 +27,9 @@ SELECT CASE WHEN municipality_code IS NOT NULL THEN 'municipality'
            AS label,
        shien_byo_1, shien_byo_2, shien_byo_3, shien_shin_1, shien_shin_2, shien_shin_3, zaiisoukan, kouhou_byoin
 FROM counts
-ORDER BY pref_code, home_care_area NULLS LAST, municipality_code NULLS LAST;
+-- 圏域 in the order of their first municipality code, each closed by its 計 row; the prefecture 計 last
+ORDER BY pref_code, home_care_area IS NULL,
+         min(municipality_code) OVER (PARTITION BY pref_code, home_care_area), municipality_code NULLS LAST;
 COMMENT ON TABLE resource_counts IS '在宅療養支援病院・診療所等の状況（岩手県 参考３の形）：市町村ごと、在宅医療圏計、都道府県計の届出医療機関数（厚生局の名簿から集計）';
 COMMENT ON COLUMN resource_counts.level IS '集計の単位（municipality＝市町村、area＝在宅医療圏の計、prefecture＝都道府県の計）';
 COMMENT ON COLUMN resource_counts.pref_code IS '都道府県コード';

@@ -89,7 +89,8 @@ def test_failed_run_keeps_previous_outputs(raw_copy, tmp_path):
     with pytest.raises(pipeline.RunError, match="市区町村マスタ"):
         pipeline.run(raw_copy, out, ["39"])
     assert (out / "annex.duckdb").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == ["annex.duckdb", "returns", "runs.jsonl"]   # no temporary leftovers
+    assert sorted(p.name for p in out.iterdir()) == ["39_高知県_在宅医療_別表.xlsx", "annex.duckdb", "returns",
+                                                     "runs.jsonl"]   # no temporary leftovers
     # the failure is on record: the next good run's `runs` table shows it
     pipeline.run(RAW, out, ["39"])
     con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)

@@ -1,0 +1,291 @@
+"""The annex workbook per prefecture and the national summary, written from the sample's annex.duckdb and read
+back with openpyxl: sheets, headers, print setup, no formulas, rows and totals as in DuckDB, hostile text kept as
+text, the changes sheet with and without a changes table."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import duckdb
+import openpyxl
+import pytest
+
+from annex.annex_workbook import (NATIONAL_FILE_NAME, NO_CHANGES, SHEETS, annex_file_name, write_annex,
+                                  write_national_summary)
+
+PREFS = [("03", "岩手県"), ("39", "高知県")]
+AS_OF = dt.date(2026, 10, 1)
+HEADERS = {
+    "積極的役割を担う医療機関": ["圏域", "市町村", "医療機関名", "所在地", "種別", "在後病", "入院機能", "取組①", "取組②",
+                          "取組③", "取組④", "取組⑤", "取組⑥", "報告した医師会"],
+    "連携を担う拠点": ["名称", "拠点の種別", "事業区域", "在宅医療圏", "運営主体", "運営主体の種別", "開始年度",
+                "推進事業の実施主体と同一", "積極的役割を担う医療機関と同一", "取組①", "取組②", "取組③", "取組④", "取組⑤",
+                "報告した市町村"],
+    "圏域別の配置状況": ["在宅医療圏", "市町村", "積極的役割を担う医療機関の数", "連携を担う拠点の数", "指針の要件", "不足"],
+    "在宅療養支援病院・診療所等の状況": ["圏域", "市町村", "支援病1", "支援病2", "支援病3", "支援診1", "支援診2", "支援診3",
+                           "在医総管", "在後病"],
+    "選定候補": ["圏域", "市町村", "段階", "理由", "医療機関名", "所在市町村", "受理記号", "報告の有無"],
+    "前回からの変更": ["対象", "変更", "キー", "名称", "変更前", "変更後"],
+    "検証結果": ["ファイル", "シート", "行", "列", "値", "区分", "内容"],
+}
+HOSTILE = ['=HYPERLINK("http://x","y")', "+81-3-0000-0000", "@SUM(1,2)", "-1+1", "http://example.invalid/"]
+
+
+@pytest.fixture(scope="module")
+def books(sample_run, tmp_path_factory):
+    db, _ = sample_run
+    out = tmp_path_factory.mktemp("annex")
+    con = duckdb.connect(str(db), read_only=True)
+    paths = {code: write_annex(con, out / annex_file_name(code, name), code, name, AS_OF) for code, name in PREFS}
+    paths["national"] = write_national_summary(con, out / NATIONAL_FILE_NAME, PREFS, AS_OF)
+    yield paths, con
+    con.close()
+
+
+def _label(cell) -> str:
+    return (cell.value or "").replace("\n", "") if isinstance(cell.value, str) or cell.value is None else cell.value
+
+
+def header_row(ws, first: str) -> int:
+    """1-based row of the table header (the first row whose column A holds the first label)."""
+    return next(r for r in range(1, 20) if _label(ws.cell(r, 1)) == first)
+
+
+def data_rows(ws, first: str) -> list[tuple]:
+    hr = header_row(ws, first)
+    return [tuple(c.value for c in row) for row in ws.iter_rows(min_row=hr + 1)]
+
+
+def test_file_names():
+    assert annex_file_name("03", "岩手県") == "03_岩手県_在宅医療_別表.xlsx"
+    assert NATIONAL_FILE_NAME == "全国_在宅医療_集計.xlsx"
+
+
+@pytest.mark.parametrize("code", ["03", "39"])
+def test_sheets_headers_and_print_setup(books, code):
+    paths, _ = books
+    wb = openpyxl.load_workbook(paths[code])
+    assert wb.sheetnames == [name for name, _ in SHEETS]
+    for ws in wb.worksheets:
+        assert ws.page_setup.paperSize == 9, ws.title
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert ws.page_setup.fitToWidth in (None, 1), ws.title      # absent = 1, the OOXML default
+        assert ws.page_setup.fitToHeight in ((None, 1) if ws.title == "表紙" else (0,)), ws.title  # 表紙: one page
+        assert "&P / &N" in ws.oddFooter.center.text
+        assert "&A" in (ws.oddHeader.left.text or "")
+        assert not ws.sheet_view.showGridLines
+        if ws.title == "表紙":
+            continue
+        labels = HEADERS[ws.title]
+        hr = header_row(ws, labels[0])
+        assert [_label(ws.cell(hr, c + 1)) for c in range(len(labels))] == labels, ws.title
+        assert ws.cell(hr, len(labels) + 1).value is None
+        assert ws.print_title_rows == f"${hr}:${hr}", ws.title
+        assert ws.freeze_panes and int(ws.freeze_panes.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) == hr + 1
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith(f"A{hr}:")
+        assert ws.cell(1, 1).value.startswith(dict(PREFS)[code])                 # title row on top
+        for c in range(1, len(labels) + 1):                                      # widths from the content
+            letter = openpyxl.utils.get_column_letter(c)
+            assert 4 <= ws.column_dimensions[letter].width <= 62, (ws.title, letter)
+
+
+def test_no_formulas_anywhere(books):
+    paths, _ = books
+    for path in paths.values():
+        wb = openpyxl.load_workbook(path)
+        for ws in wb.worksheets:
+            for row in ws.iter_rows():
+                for cell in row:
+                    assert cell.data_type != "f", (path.name, ws.title, cell.coordinate)
+                    assert not isinstance(cell.value, bool), (path.name, ws.title, cell.coordinate)
+
+
+def test_cover(books):
+    paths, con = books
+    wb = openpyxl.load_workbook(paths["39"])
+    text = "\n".join(str(c.value) for row in wb["表紙"].iter_rows() for c in row if c.value is not None)
+    assert "高知県 在宅医療の体制（第8次医療計画 別表）" in text
+    assert "令和8年10月1日現在" in text
+    assert "出典：「医療情報ネットのオープンデータ」（厚生労働省）" in text
+    assert "地方厚生（支）局「届出受理医療機関名簿」" in text
+    for name, _ in SHEETS[1:]:
+        assert name in text
+    assert "shisetsu-shikoku-ika-r0809.xlsx" in text and "令和8年9月1日" in text   # the 名簿 of 高知県 only
+    assert "shisetsu-touhoku" not in text
+    assert "municipalities.csv" in text and "時点不明" in text
+    numbers = [c.value for row in wb["表紙"].iter_rows() for c in row if isinstance(c.value, (int, float))]
+    n_inst = con.execute("SELECT count(*) FROM annex_institutions WHERE pref_code = '39'").fetchone()[0]
+    assert n_inst in numbers
+
+
+@pytest.mark.parametrize("code", ["03", "39"])
+def test_institutions_as_in_duckdb(books, code):
+    paths, con = books
+    ws = openpyxl.load_workbook(paths[code])["積極的役割を担う医療機関"]
+    rows = data_rows(ws, "圏域")
+    expected = con.execute("""SELECT name, kouhou_byoin, inpatient, torikumi_1 FROM annex_institutions
+                              WHERE pref_code = ?""", [code]).fetchall()
+    assert len(rows) == len(expected) > 0
+    assert sorted(r[2] for r in rows) == sorted(e[0] for e in expected)
+    assert {r[6] for r in rows} <= {"○", None, "不明"}
+    assert {r[5] for r in rows} | {r[7] for r in rows} <= {"○", None}
+    areas = [r[0] for r in rows if r[0]]
+    assert len(areas) == len(set(areas))               # each 圏域 named once, on the first row of its group
+    assert rows[0][0] and rows[0][1]
+
+
+def test_hubs_start_year_and_flags(books):
+    paths, _ = books
+    ws = openpyxl.load_workbook(paths["03"])["連携を担う拠点"]
+    rows = {r[0]: r for r in data_rows(ws, "名称")}
+    hub = rows["紫波郡地域包括支援センター"]
+    assert hub[2] == "紫波町・矢巾町" and hub[3] == "盛岡"
+    assert hub[6].replace("\n", "") == "平成28年度（2016）"
+    assert hub[7] == "○" and hub[8] is None
+
+
+def test_coverage_marks_failing_areas(books):
+    paths, con = books
+    ws = openpyxl.load_workbook(paths["03"])["圏域別の配置状況"]
+    rows = data_rows(ws, "在宅医療圏")
+    failing = con.execute("SELECT count(*) FROM coverage WHERE pref_code = '03' AND NOT meets_rule").fetchone()[0]
+    assert sum(r[4] == "満たさない" for r in rows) == failing > 0
+    assert all(isinstance(r[2], int) and isinstance(r[3], int) for r in rows)
+    hr = header_row(ws, "在宅医療圏")
+    for i, r in enumerate(rows):
+        cell = ws.cell(hr + 1 + i, 5)
+        assert cell.font.b == (r[4] == "満たさない")
+
+
+@pytest.mark.parametrize("code", ["03", "39"])
+def test_resource_counts_are_numbers_and_totals_add_up(books, code):
+    paths, con = books
+    ws = openpyxl.load_workbook(paths[code])["在宅療養支援病院・診療所等の状況"]
+    rows = data_rows(ws, "圏域")
+    assert rows[-1][0] == "計"
+    munis, area_rows = [], []
+    current: list[tuple] = []
+    for r in rows:
+        assert all(isinstance(v, int) for v in r[2:10]), r
+        if r[0] and r[0].endswith(" 計"):
+            assert [sum(m[k] for m in current) for k in range(2, 10)] == list(r[2:10]), r[0]
+            area_rows.append(r)
+            current = []
+        elif r[0] != "計":
+            current.append(r)
+            munis.append(r)
+    assert [sum(m[k] for m in munis) for k in range(2, 10)] == list(rows[-1][2:10])
+    n_munis, n_areas = con.execute("""SELECT count(*) FILTER (WHERE level = 'municipality'),
+                                             count(*) FILTER (WHERE level = 'area')
+                                      FROM resource_counts WHERE pref_code = ?""", [code]).fetchone()
+    assert (len(munis), len(area_rows)) == (n_munis, n_areas)
+    assert "2ア・2イを含む" in "".join(str(c.value) for row in ws.iter_rows(max_row=5) for c in row if c.value)
+
+
+def test_candidates_and_findings(books):
+    paths, con = books
+    wb = openpyxl.load_workbook(paths["03"])
+    cands = data_rows(wb["選定候補"], "圏域")
+    assert len(cands) == con.execute("SELECT count(*) FROM candidates WHERE pref_code = '03'").fetchone()[0]
+    assert {r[7] for r in cands} <= {"報告あり", "未報告", None}
+    findings = data_rows(wb["検証結果"], "ファイル")
+    kinds = [r[5] for r in findings]
+    assert kinds == sorted(kinds, key=lambda k: k != "要修正")     # errors first
+    assert kinds.count("要修正") == con.execute("""SELECT count(*) FROM findings WHERE source_file LIKE '03/%'
+                                                  AND severity = 'error'""").fetchone()[0]
+    assert all(r[2] == "全体" or isinstance(r[2], int) for r in findings)
+    assert not any("39/" in str(r) or "四万十市.csv" in str(r) for r in findings)
+
+
+def test_changes_sheet_on_a_first_run(books):
+    paths, _ = books
+    ws = openpyxl.load_workbook(paths["03"])["前回からの変更"]
+    hr = header_row(ws, "対象")
+    assert ws.cell(hr + 1, 1).value == NO_CHANGES
+
+
+def test_changes_sheet_without_changes_table(sample_run, tmp_path):
+    db, _ = sample_run
+    copy = tmp_path / "annex.duckdb"
+    shutil.copy(db, copy)
+    con = duckdb.connect(str(copy))
+    con.execute("DROP TABLE changes")
+    path = write_annex(con, tmp_path / "x.xlsx", "39", "高知県", AS_OF)
+    con.close()
+    ws = openpyxl.load_workbook(path)["前回からの変更"]
+    assert [_label(c) for c in ws[header_row(ws, "対象")]] == HEADERS["前回からの変更"]
+    assert ws.cell(header_row(ws, "対象") + 1, 1).value == NO_CHANGES
+
+
+def test_national_summary(books):
+    paths, con = books
+    wb = openpyxl.load_workbook(paths["national"])
+    ws = wb.worksheets[0]
+    assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "landscape"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1)
+    assert ws.page_setup.fitToHeight == 0 and ws.print_title_rows
+    rows = data_rows(ws, "コード")
+    assert [r[:2] for r in rows[:-1]] == [("03", "岩手県"), ("39", "高知県")]
+    assert rows[-1][0] == "合計"
+    for k in range(2, 11):
+        assert all(isinstance(r[k], int) for r in rows)
+        assert rows[-1][k] == rows[0][k] + rows[1][k]
+    for r in rows[:-1]:
+        areas, met, failed, inst, hubs = con.execute("""
+            SELECT (SELECT count(*) FROM coverage WHERE pref_code = $p),
+                   (SELECT count(*) FROM coverage WHERE pref_code = $p AND meets_rule),
+                   (SELECT count(*) FROM coverage WHERE pref_code = $p AND NOT meets_rule),
+                   (SELECT count(*) FROM annex_institutions WHERE pref_code = $p),
+                   (SELECT count(*) FROM annex_hubs WHERE pref_code = $p)""", {"p": r[0]}).fetchone()
+        assert r[2:7] == (areas, met, failed, inst, hubs)
+    # the summary's 支援病/支援診 equal the prefecture 計 row of each annex
+    for (code, _), r in zip(PREFS, rows):
+        total = data_rows(openpyxl.load_workbook(paths[code])["在宅療養支援病院・診療所等の状況"], "圏域")[-1]
+        assert (r[7], r[8]) == (sum(total[2:5]), sum(total[5:8]))
+
+
+def test_hostile_text_and_changes_table(sample_run, tmp_path):
+    db, _ = sample_run
+    copy = tmp_path / "annex.duckdb"
+    shutil.copy(db, copy)
+    con = duckdb.connect(str(copy))
+    name, address = HOSTILE[0], HOSTILE[1]
+    con.execute("""INSERT INTO annex_institutions BY NAME
+                   SELECT '03' AS pref_code, '盛岡' AS home_care_area, '032018' AS municipality_code,
+                          '盛岡市' AS municipality_name, '0310000000' AS inst_code, ? AS name, ? AS address,
+                          ? AS senders_text, true AS torikumi_1""", [name, address, HOSTILE[2]])
+    con.execute("""INSERT INTO annex_hubs BY NAME
+                   SELECT '03' AS pref_code, 'x' AS hub_id, ? AS name, ? AS operator, ? AS area_names""",
+                [HOSTILE[3], HOSTILE[4], HOSTILE[0]])
+    con.execute("""INSERT INTO findings VALUES ('03/reports/ishikai/x.csv', NULL, 3, '医療機関名', ?, 'name_required',
+                   'error', ?)""", [HOSTILE[0], HOSTILE[2]])
+    # a previous run, and one change of 03 against it
+    con.execute("""INSERT INTO runs BY NAME SELECT 'prev1234abcd' AS run_id, 'success' AS outcome,
+                   TIMESTAMPTZ '2026-04-01 01:30:00+00' AS started_at""")
+    con.execute("""INSERT INTO changes BY NAME
+                   SELECT '03' AS pref_code, 'institution' AS entity, 'status_changed' AS change,
+                          '0310000000' AS "key", ? AS name, '届出なし' AS "before", ? AS "after",
+                          'prev1234abcd' AS previous_run_id, 'now' AS run_id""", [name, HOSTILE[1]])
+    path = write_annex(con, tmp_path / annex_file_name("03", "岩手県"), "03", "岩手県", AS_OF)
+    path39 = write_annex(con, tmp_path / annex_file_name("39", "高知県"), "39", "高知県", AS_OF)
+    con.close()
+    wb = openpyxl.load_workbook(path)
+    seen = {}
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate)
+                if cell.value in HOSTILE:
+                    assert cell.data_type == "s", (ws.title, cell.coordinate)
+                    seen.setdefault(cell.value, set()).add(ws.title)
+    assert seen[name] >= {"積極的役割を担う医療機関", "連携を担う拠点", "検証結果", "前回からの変更"}
+    assert set(seen) == set(HOSTILE)
+    inst = data_rows(wb["積極的役割を担う医療機関"], "圏域")
+    assert sum(r[2] == name for r in inst) == 1
+    changes = data_rows(wb["前回からの変更"], "対象")
+    assert changes == [("医療機関", "支援病・支援診の届出", "0310000000", name, "届出なし", HOSTILE[1])]
+    note = " ".join(str(c.value) for row in wb["前回からの変更"].iter_rows(max_row=4) for c in row if c.value)
+    assert "令和8年4月1日 10:30" in note and "prev1234" in note       # the previous run, in JST
+    ws39 = openpyxl.load_workbook(path39)["前回からの変更"]
+    assert ws39.cell(header_row(ws39, "対象") + 1, 1).value == "前回からの変更はありません。"
