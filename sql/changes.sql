@@ -1,28 +1,24 @@
 -- What differs from the previous successful run's file (empty on the first run: there is no baseline).
+-- 取組 flags compared as their marks (①②④), which is also how before/after are shown.
+CREATE OR REPLACE TEMP MACRO torikumi_marks(t1, t2, t3, t4, t5, t6) AS
+    concat_ws('', CASE WHEN t1 THEN '①' END, CASE WHEN t2 THEN '②' END, CASE WHEN t3 THEN '③' END,
+                  CASE WHEN t4 THEN '④' END, CASE WHEN t5 THEN '⑤' END, CASE WHEN t6 THEN '⑥' END);
 CREATE TABLE changes AS
 WITH ids AS (
     SELECT (SELECT run_id FROM prev_runs WHERE outcome = 'success' ORDER BY started_at DESC LIMIT 1) AS previous_run_id,
            (SELECT run_id FROM stg_runs ORDER BY started_at DESC LIMIT 1) AS run_id,
            (SELECT count(*) FROM prev_runs) > 0 AS has_baseline
 ), cur_i AS (
-    SELECT *, concat_ws('', CASE WHEN torikumi_1 THEN '①' END, CASE WHEN torikumi_2 THEN '②' END,
-                            CASE WHEN torikumi_3 THEN '③' END, CASE WHEN torikumi_4 THEN '④' END,
-                            CASE WHEN torikumi_5 THEN '⑤' END, CASE WHEN torikumi_6 THEN '⑥' END) AS tori
+    SELECT *, torikumi_marks(torikumi_1, torikumi_2, torikumi_3, torikumi_4, torikumi_5, torikumi_6) AS tori
     FROM annex_institutions
 ), prev_i AS (
-    SELECT *, concat_ws('', CASE WHEN torikumi_1 THEN '①' END, CASE WHEN torikumi_2 THEN '②' END,
-                            CASE WHEN torikumi_3 THEN '③' END, CASE WHEN torikumi_4 THEN '④' END,
-                            CASE WHEN torikumi_5 THEN '⑤' END, CASE WHEN torikumi_6 THEN '⑥' END) AS tori
+    SELECT *, torikumi_marks(torikumi_1, torikumi_2, torikumi_3, torikumi_4, torikumi_5, torikumi_6) AS tori
     FROM prev_annex_institutions
 ), cur_h AS (
-    SELECT *, concat_ws('', CASE WHEN torikumi_1 THEN '①' END, CASE WHEN torikumi_2 THEN '②' END,
-                            CASE WHEN torikumi_3 THEN '③' END, CASE WHEN torikumi_4 THEN '④' END,
-                            CASE WHEN torikumi_5 THEN '⑤' END) AS tori
+    SELECT *, torikumi_marks(torikumi_1, torikumi_2, torikumi_3, torikumi_4, torikumi_5, NULL) AS tori
     FROM annex_hubs
 ), prev_h AS (
-    SELECT *, concat_ws('', CASE WHEN torikumi_1 THEN '①' END, CASE WHEN torikumi_2 THEN '②' END,
-                            CASE WHEN torikumi_3 THEN '③' END, CASE WHEN torikumi_4 THEN '④' END,
-                            CASE WHEN torikumi_5 THEN '⑤' END) AS tori
+    SELECT *, torikumi_marks(torikumi_1, torikumi_2, torikumi_3, torikumi_4, torikumi_5, NULL) AS tori
     FROM prev_annex_hubs
 ), diff AS (
     SELECT coalesce(c.pref_code, p.pref_code) AS pref_code, 'institution' AS entity,
