@@ -10,6 +10,9 @@ from pathlib import Path
 def _refresh(args: argparse.Namespace) -> int:
     # Prefect is imported here so that `annex --help` stays fast
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if args.quiet else "INFO")
+    # the temporary server would try to send usage telemetry: offices often have no route out, and nothing
+    # about a prefecture's run needs to leave the machine
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from annex.pipeline import RunError
     from flows.refresh import refresh
     try:
