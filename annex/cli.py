@@ -13,13 +13,35 @@ def _refresh(args: argparse.Namespace) -> int:
     # the temporary server would try to send usage telemetry: offices often have no route out, and nothing
     # about a prefecture's run needs to leave the machine
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from annex.codes import DateParseError, parse_date
     from annex.pipeline import RunError
-    from flows.refresh import refresh
+    from annex.runs import Busy
     try:
-        result = refresh(raw=str(args.raw), out=str(args.out), prefs=args.pref or None)
-    except RunError as exc:
+        as_of = parse_date(args.as_of) if args.as_of else None
+    except DateParseError as exc:
+        print(f"エラー: --as-of の日付が読めません: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from annex.pipeline import skip_if_unchanged
+        result = skip_if_unchanged(args.raw, args.out, args.pref or None, as_of, args.force, args.wait)
+    except Busy as exc:
         print(f"エラー: {exc}", file=sys.stderr)
         return 1
+    if result is not None:
+        return _print_summary(args, result)
+    from flows.refresh import refresh
+    try:
+        result = refresh(raw=str(args.raw), out=str(args.out), prefs=args.pref or None, as_of=as_of,
+                         force=args.force, wait=args.wait)
+    except (RunError, Busy) as exc:
+        print(f"エラー: {exc}", file=sys.stderr)
+        return 1
+    return _print_summary(args, result)
+
+
+def _print_summary(args: argparse.Namespace, result: dict) -> int:
+    if result.get("unchanged"):
+        print("入力もプログラムも前回の実行から変わっていないため、作り直しませんでした（--force で作り直します）。")
     print(f"出力: {result['database']}")
     for name in result["workbooks"]:
         print(f"  別表: {Path(args.out) / name}")
@@ -64,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                        description="参照データ（医療情報ネット・厚生局名簿・市区町村コード）を読み込み、"
                                    "医療機関を紐付けて <out>/annex.duckdb を作り直します。")
     _common(r)
+    r.add_argument("--as-of", metavar="DATE",
+                   help="この日に有効だった参照データの版で作ります（締切前の再実行の再現。例: 2026-12-01、令和8年12月1日）")
+    r.add_argument("--force", action="store_true", help="入力が前回から変わっていなくても作り直します")
+    r.add_argument("--wait", type=float, default=0.0, metavar="秒",
+                   help="別の更新が実行中のとき、終わるまで待つ秒数（既定: 待たずに中止）")
     r.add_argument("--quiet", action="store_true", help="進行状況のログを抑えます")
     r.set_defaults(func=_refresh)
     t = sub.add_parser("templates", help="医師会・市町村に送る調査票（Excel）を作ります",

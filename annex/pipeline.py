@@ -40,8 +40,8 @@ def select_prefectures(raw: Path, codes: list[str] | None) -> list[Prefecture]:
     return [available[c] for c in wanted]
 
 
-def load_reference(raw: Path, prefs: list[Prefecture]) -> ReferenceData:
-    ref = read_reference(raw, {p.code for p in prefs})
+def load_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None = None) -> ReferenceData:
+    ref = read_reference(raw, {p.code for p in prefs}, as_of)
     if ref.master.status != "read" or ref.master.accepted.height == 0:
         msgs = "; ".join(f["message"] for f in ref.master.findings)
         raise RunError(f"市区町村マスタを読めないため中止しました（前回の出力はそのまま残ります）: {msgs}")
@@ -174,14 +174,23 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks],
 def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData | None = None,
                   reports: list[PrefectureReports] | None = None, prefs: list[Prefecture] | None = None,
                   run_info: runs.Run | None = None, as_of: dt.date | None = None) -> Path:
-    """The DuckDB file is built aside; only when that worked are the return workbooks swapped in, then the
-    DuckDB file. Each is replaced whole.
+    """build_database then export."""
+    tmp = build_database(out, staged, run_info)
+    return export(out, tmp, ref, reports, prefs, as_of)
 
-    staged gets its stg_runs here: the run log so far plus this run.
-    """
+
+def build_database(out: Path, staged: dict[str, pl.DataFrame], run_info: runs.Run | None = None) -> Path:
+    """The new DuckDB file under a temporary name (staged gets its stg_runs: the run log plus this run)."""
     run_info = run_info or runs.start(Path("?"), out, None)
     staged["stg_runs"] = runs.frame(out, run_info, runs.inputs_from(staged["stg_source_files"]))
-    tmp = warehouse.build(out, staged)
+    return warehouse.build(out, staged)
+
+
+def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[PrefectureReports] | None,
+           prefs: list[Prefecture] | None, as_of: dt.date | None = None) -> Path:
+    """Annex workbooks written from the new database under temporary names; then the return workbooks are
+    swapped in, then the database, then the annex workbooks. Anything failing before the database swap
+    leaves every previous output as it was."""
     books: list[tuple[Path, Path]] = []
     try:
         books = write_workbooks(tmp, out, prefs or [], as_of or dt.date.today())
@@ -190,6 +199,11 @@ def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData
         db = warehouse.publish(tmp, out)
         for part, final in books:
             os.replace(part, final)
+        # workbooks of prefectures this run did not cover would no longer match annex.duckdb
+        written = {final.name for _, final in books}
+        for stale in [*out.glob(annex_workbook.annex_file_name("*", "*")), out / annex_workbook.NATIONAL_FILE_NAME]:
+            if stale.name not in written and stale.exists():
+                stale.unlink()
         return db
     finally:
         warehouse.discard(tmp)
@@ -222,21 +236,56 @@ def write_workbooks(db: Path, out: Path, prefs: list[Prefecture], as_of: dt.date
     return pairs
 
 
-def run(raw: Path, out: Path, pref_codes: list[str] | None = None) -> dict:
-    """The whole refresh without Prefect (used by tests and as the reference for the flow)."""
-    info = runs.start(raw, out, pref_codes)
-    try:
-        prefs = select_prefectures(raw, pref_codes)
-        ref = load_reference(raw, prefs)
-        per_pref = [link_prefecture(ref, p) for p in prefs]
-        reports = [read_reports(ref, p, links) for p, links in zip(prefs, per_pref)]
-        staged = stage(raw, ref, per_pref, reports)
-        db = write_outputs(out, staged, ref, reports, prefs, info)
-    except BaseException as exc:
-        runs.record(out, info, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    runs.record(out, info, "success", runs.inputs_from(staged["stg_source_files"]))
-    return summary(db, staged)
+def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.date | None = None,
+        force: bool = False, wait: float = 0.0) -> dict:
+    """The whole refresh without Prefect (used by tests and as the reference for the flow).
+
+    One run at a time per output folder (runs.lock). When nothing it depends on changed since the last good
+    run (runs.fingerprint), nothing is rebuilt and that run's summary is returned with unchanged=True.
+    """
+    with runs.lock(out, wait):
+        info = runs.start(raw, out, pref_codes, as_of=str(as_of) if as_of else None)
+        fp = runs.fingerprint(raw, pref_codes, as_of)
+        previous = unchanged_since(out, fp, force)
+        if previous is not None:
+            runs.record(out, info, "unchanged", fingerprint=fp, summary=previous)
+            return {**previous, "unchanged": True}
+        try:
+            prefs = select_prefectures(raw, pref_codes)
+            ref = load_reference(raw, prefs, as_of)
+            per_pref = [link_prefecture(ref, p) for p in prefs]
+            reports = [read_reports(ref, p, links) for p, links in zip(prefs, per_pref)]
+            staged = stage(raw, ref, per_pref, reports)
+            db = write_outputs(out, staged, ref, reports, prefs, info, as_of)
+            result = summary(db, staged)
+        except BaseException as exc:
+            runs.record(out, info, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        runs.record(out, info, "success", runs.inputs_from(staged["stg_source_files"]), fingerprint=fp,
+                    summary=result)
+        return {**result, "unchanged": False}
+
+
+def skip_if_unchanged(raw: Path, out: Path, pref_codes: list[str] | None, as_of: dt.date | None = None,
+                      force: bool = False, wait: float = 0.0) -> dict | None:
+    """For the CLI, before starting Prefect at all: when nothing changed since the last good run, record an
+    'unchanged' run and return its summary (a nightly run with nothing new takes about a second)."""
+    with runs.lock(out, wait):
+        fp = runs.fingerprint(raw, pref_codes, as_of)
+        previous = unchanged_since(out, fp, force)
+        if previous is not None:
+            runs.record(out, runs.start(raw, out, pref_codes, as_of=str(as_of) if as_of else None), "unchanged",
+                        fingerprint=fp, summary=previous)
+            return {**previous, "unchanged": True}
+    return None
+
+
+def unchanged_since(out: Path, fp: str, force: bool) -> dict | None:
+    """The last good run's summary when its fingerprint is fp and its outputs are still there."""
+    last = runs.last_success(out)
+    if force or last is None or last.get("fingerprint") != fp or not (out / warehouse.DB_NAME).exists():
+        return None
+    return last.get("summary")
 
 
 def summary(db: Path, staged: dict[str, pl.DataFrame]) -> dict:

@@ -1,6 +1,8 @@
 """Reading the reference data of one run: which files, which snapshot, and the institutions they describe."""
 from __future__ import annotations
 
+import datetime as dt
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +69,9 @@ def read_master_index(raw: Path) -> tuple[ReadResult, MunicipalityIndex]:
     return master, MunicipalityIndex(master.accepted)
 
 
-def facility_file_plan(raw: Path) -> tuple[list[Path], list[Path]]:
-    """(files to read, superseded files): the latest snapshot of each kind (01-1, 02-1, 03-1)."""
+def facility_file_plan(raw: Path, as_of: dt.date | None = None) -> tuple[list[Path], list[Path]]:
+    """(files to read, superseded files): the latest snapshot of each kind (01-1, 02-1, 03-1), or with as_of
+    the latest published on or before that date (a deadline rerun reproduces what was valid then)."""
     latest: dict[str, tuple] = {}
     other, superseded = [], []
     for p in sorted((raw / FACILITY_DIR).glob("*")):
@@ -78,6 +81,9 @@ def facility_file_plan(raw: Path) -> tuple[list[Path], list[Path]]:
                 other.append(p)  # read anyway: the reader reports the bad name clearly
             continue
         kind, snap = parsed
+        if as_of is not None and snap > as_of:
+            superseded.append(p)  # newer than the date asked for
+            continue
         if kind not in latest or snap > latest[kind][0]:
             if kind in latest:
                 superseded.append(latest[kind][1])
@@ -87,20 +93,58 @@ def facility_file_plan(raw: Path) -> tuple[list[Path], list[Path]]:
     return sorted(v[1] for v in latest.values()) + other, superseded
 
 
-def read_reference(raw: Path, prefs: set[str]) -> ReferenceData:
+_MONTHLY = re.compile(r"^(?P<series>.+?)[-_]?r(?P<yy>\d{2})(?P<mm>\d{2})$")      # shisetsu-touhoku-ika-r0808
+_YYYYMM = re.compile(r"^(?P<series>.+?)_(?P<yyyy>\d{4})(?P<mm>\d{2})$")           # all_med_inst_cd_202508
+
+
+def monthly_plan(paths: list[Path], as_of: dt.date | None = None) -> tuple[list[Path], list[Path]]:
+    """Monthly lists (厚生局 名簿 rYYMM in 令和, code lists YYYYMM): per series the latest month, or the latest
+    month on or before as_of. Two months of one bureau's list are never read together (they would double
+    every notification). A file whose name carries no month is read as it is."""
+    best: dict[str, tuple[dt.date, Path]] = {}
+    keep, superseded = [], []
+    for p in sorted(paths):
+        m = _MONTHLY.match(p.stem)
+        if m:
+            month = dt.date(2018 + int(m["yy"]), int(m["mm"]), 1)
+        else:
+            m = _YYYYMM.match(p.stem)
+            month = dt.date(int(m["yyyy"]), int(m["mm"]), 1) if m else None
+        if month is None or not 1 <= month.month <= 12:
+            keep.append(p)
+            continue
+        if as_of is not None and month > as_of:
+            superseded.append(p)
+            continue
+        series = m["series"]
+        if series in best:
+            older = min(best[series], (month, p))
+            superseded.append(older[1])
+            best[series] = max(best[series], (month, p))
+        else:
+            best[series] = (month, p)
+    return sorted(keep + [v[1] for v in best.values()]), superseded
+
+
+def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None) -> ReferenceData:
     master, index = read_master_index(raw)
     ref = ReferenceData(master, index)
-    to_read, superseded = facility_file_plan(raw)
+    to_read, superseded = facility_file_plan(raw, as_of)
     for p in to_read:
         ref.facility_files.append(read_facility_file(p, prefs, index.current))
     for p in superseded:
         ref.facility_files.append(ReadResult("facility_file", str(p), pl.DataFrame(schema=FACILITY_COLUMNS),
                                              status="superseded"))
-    for p in sorted((raw / MEIBO_DIR).glob("*.xls*")):
-        if not p.name.startswith("~$"):
-            ref.meibo_files.append(read_meibo(p, prefs, index.pref_code_by_name))
-    for p in sorted((raw / CODE_LIST_DIR).glob("*.csv")):
+    meibo, old_meibo = monthly_plan([p for p in (raw / MEIBO_DIR).glob("*.xls*") if not p.name.startswith("~$")],
+                                    as_of)
+    for p in meibo:
+        ref.meibo_files.append(read_meibo(p, prefs, index.pref_code_by_name))
+    code_lists, old_lists = monthly_plan(list((raw / CODE_LIST_DIR).glob("*.csv")), as_of)
+    for p in code_lists:
         ref.code_lists.append(read_code_list(p, prefs))
+    for kind, paths, target in (("meibo", old_meibo, ref.meibo_files), ("code_list", old_lists, ref.code_lists)):
+        for p in paths:
+            target.append(ReadResult(kind, str(p), pl.DataFrame(), status="superseded"))
     return ref
 
 

@@ -5,9 +5,13 @@ one is kept), but it does append its line, so the next good run's `runs` table s
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import hashlib
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,18 +43,20 @@ def inputs_from(accounting: pl.DataFrame) -> list[dict]:
     return accounting.select(list(INPUT_STRUCT.to_schema())).to_dicts()
 
 
-def _line(run: Run, outcome: str, inputs: list[dict], error: str | None,
-          finished_at: dt.datetime | None = None) -> dict:
+def _line(run: Run, outcome: str, inputs: list[dict], error: str | None, **extra) -> dict:
     return {"run_id": run.run_id, "started_at": run.started_at.isoformat(),
-            "finished_at": (finished_at or dt.datetime.now(dt.timezone.utc)).isoformat(),
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
             "parameters": json.dumps(run.parameters, ensure_ascii=False, sort_keys=True), "outcome": outcome,
-            "error": error, "inputs": inputs}
+            "error": error, "inputs": inputs, **extra}
 
 
-def record(out: Path, run: Run, outcome: str, inputs: list[dict] | None = None, error: str | None = None) -> None:
-    """Append one line (one write call, flushed and synced: a crash leaves whole lines)."""
+def record(out: Path, run: Run, outcome: str, inputs: list[dict] | None = None, error: str | None = None,
+           **extra) -> None:
+    """Append one line (one write call, flushed and synced: a crash leaves whole lines). outcome: success,
+    unchanged (inputs and code as in the last good run: nothing rebuilt) or failed."""
     out.mkdir(parents=True, exist_ok=True)
-    data = (json.dumps(_line(run, outcome, inputs or [], error), ensure_ascii=False) + "\n").encode("utf-8")
+    data = (json.dumps(_line(run, outcome, inputs or [], error, **extra), ensure_ascii=False, default=str)
+            + "\n").encode("utf-8")
     fd = os.open(out / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, data)
@@ -85,3 +91,63 @@ def frame(out: Path, current: Run, inputs: list[dict]) -> pl.DataFrame:
         r.setdefault("error", None)
         r.setdefault("parameters", None)
     return pl.DataFrame([{c: r.get(c) for c in RUN_COLUMNS} for r in rows], schema=RUN_COLUMNS)
+
+
+# --- one run at a time ---------------------------------------------------------------------------
+class Busy(RuntimeError):
+    """Another refresh holds the output folder."""
+
+
+@contextlib.contextmanager
+def lock(out: Path, wait: float = 0.0):
+    """Hold out/.annex.lock for the whole run. A second refresh on the same folder waits up to `wait`
+    seconds, then refuses with the holder's PID and start time; it never interleaves with the first.
+    flock is released by the kernel if the holder dies, so a killed run leaves no stale lock."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".annex.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "不明"
+                    raise Busy(f"別の更新が実行中です（{holder}）。終わってから実行するか、--wait 秒数 を指定して"
+                               "待ってください。") from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()}、{dt.datetime.now().astimezone():%Y-%m-%d %H:%M:%S} 開始".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+# --- nothing new, nothing to do ------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(raw: Path, prefs: list[str] | None, as_of: dt.date | None) -> str:
+    """Everything a run's outputs depend on: every input file under raw/ (path and content), the code that
+    reads and builds them (annex/, schemas/, sql/), and the parameters."""
+    from annex import PROJECT_ROOT
+    h = hashlib.sha256()
+    h.update(json.dumps({"prefs": sorted(prefs or []), "as_of": str(as_of)}).encode())
+    for base, pattern in ((raw, "**/*"), (PROJECT_ROOT / "annex", "*.py"), (PROJECT_ROOT / "schemas", "*.py"),
+                          (PROJECT_ROOT / "sql", "*.sql")):
+        for p in sorted(base.glob(pattern)):
+            if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in p.parts):
+                h.update(str(p.relative_to(base)).encode() + b"\0" + _sha256(p).encode())
+    return h.hexdigest()
+
+
+def last_success(out: Path) -> dict | None:
+    done = [r for r in history(out) if r.get("outcome") in ("success", "unchanged")]
+    return done[-1] if done else None

@@ -1,23 +1,34 @@
-"""The refresh flow: read the reference data once, link each prefecture in its own subflow, build the
-DuckDB file. Every task calls one plain function from annex.pipeline; nothing here holds logic."""
+"""The refresh flow: check whether anything changed, read the reference data once, link and read the reports
+of each prefecture in its own subflow, stage, build the DuckDB file, export the workbooks, publish artifacts.
+Every task calls one plain function from annex.*; nothing here holds logic."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from annex import pipeline, runs
+from annex import overview, pipeline, runs
 from annex.reference import Prefecture, ReferenceData
 
 
-@task(name="read-reference", persist_result=False)
-def read_reference(raw: Path, prefs: list[Prefecture]) -> ReferenceData:
-    ref = pipeline.load_reference(raw, prefs)
+@task(name="check-inputs", persist_result=False)
+def check_inputs(raw: Path, out: Path, prefs: list[str] | None, as_of: dt.date | None, force: bool) -> tuple:
+    fp = runs.fingerprint(raw, prefs, as_of)
+    previous = pipeline.unchanged_since(out, fp, force)
+    get_run_logger().info("入力の確認: %s", "前回から変更なし（作り直しません）" if previous is not None else "変更あり")
+    return fp, previous
+
+
+@task(name="read-reference", persist_result=False, retries=1, retry_delay_seconds=2)
+def read_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None) -> ReferenceData:
+    ref = pipeline.load_reference(raw, prefs, as_of)
     log = get_run_logger()
     for r in ref.results:
         a = r.accounting()
-        log.info("読込 %s: %s 入力%d行 採用%d 却下%d 空行等%d 対象外%d", a["kind"], Path(a["source_file"]).name,
-                 a["rows_in"], a["accepted"], a["rejected"], a["skipped_blank"], a["out_of_scope"])
+        log.info("読込 %s: %s %s 入力%d行 採用%d 却下%d 空行等%d 対象外%d", a["kind"], Path(a["source_file"]).name,
+                 a["status"], a["rows_in"], a["accepted"], a["rejected"], a["skipped_blank"], a["out_of_scope"])
     return ref
 
 
@@ -48,31 +59,66 @@ def refresh_prefecture(ref: ReferenceData, pref: Prefecture) -> tuple:
     return links, read_reports(ref, pref, links)
 
 
-@task(name="build-duckdb", persist_result=False)
-def build_duckdb(raw: Path, out: Path, ref: ReferenceData, prefs: list[Prefecture], per_pref: list,
-                 reports: list, run_info: runs.Run) -> dict:
+@task(name="stage-tables", persist_result=False)
+def stage_tables(raw: Path, ref: ReferenceData, per_pref: list, reports: list) -> dict:
     staged = pipeline.stage(raw, ref, per_pref, reports)
-    db = pipeline.write_outputs(out, staged, ref, reports, prefs, run_info)
-    runs.record(out, run_info, "success", runs.inputs_from(staged["stg_source_files"]))
+    get_run_logger().info("検証・整形: %s", "、".join(f"{k.removeprefix('stg_')} {v.height:,}行" for k, v in staged.items()))
+    return staged
+
+
+@task(name="build-duckdb", persist_result=False)
+def build_duckdb(out: Path, staged: dict, run_info: runs.Run) -> Path:
+    tmp = pipeline.build_database(out, staged, run_info)
+    get_run_logger().info("DuckDB を作成しました（公開前）: %s", tmp.name)
+    return tmp
+
+
+@task(name="export", persist_result=False)
+def export(out: Path, tmp: Path, ref: ReferenceData, reports: list, prefs: list[Prefecture],
+           as_of: dt.date | None, staged: dict) -> dict:
+    db = pipeline.export(out, tmp, ref, reports, prefs, as_of)
     result = pipeline.summary(db, staged)
-    get_run_logger().info("出力 %s: 施設%d 医療機関%d 届出%d 紐付け%d エラー%d 警告%d", db, result["facilities"],
-                          result["institutions"], result["notifications"], result["facility_links"],
-                          result["errors"], result["warnings"])
+    get_run_logger().info("出力 %s と別表 %s: 施設%d 医療機関%d 届出%d 紐付け%d エラー%d 警告%d", db,
+                          "・".join(result["workbooks"]), result["facilities"], result["institutions"],
+                          result["notifications"], result["facility_links"], result["errors"], result["warnings"])
     return result
 
 
+@task(name="publish-artifacts", persist_result=False)
+def publish_artifacts(result: dict) -> None:
+    db = Path(result["database"])
+    create_markdown_artifact(overview.markdown(db, result), key="annex-refresh-summary",
+                             description="在宅医療 別表の更新結果")
+    rows = overview.finding_rows(db)
+    if rows:
+        create_table_artifact(rows, key="annex-refresh-findings", description="検証結果（エラー・警告）")
+
+
 @flow(name="annex-refresh", persist_result=False)
-def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None) -> dict:
-    """参照データと医師会・市町村の報告を読み込み、照合・検証して annex.duckdb と返送用の確認結果を作り直します。"""
+def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, as_of: dt.date | None = None,
+            force: bool = False, wait: float = 0.0) -> dict:
+    """参照データと医師会・市町村の報告を読み込み、照合・検証して annex.duckdb・別表・返送用の確認結果を作り直します。
+    as_of を指定すると、その日に有効だった参照データの版で作ります（締切前の再実行の再現）。"""
     raw_dir, out_dir = Path(raw), Path(out)
-    run_info = runs.start(raw_dir, out_dir, prefs)
-    try:
-        selected = pipeline.select_prefectures(raw_dir, prefs)
-        ref = read_reference(raw_dir, selected)
-        done = [refresh_prefecture(ref, p) for p in selected]
-        return build_duckdb(raw_dir, out_dir, ref, selected, [d[0] for d in done], [d[1] for d in done], run_info)
-    except BaseException as exc:
-        # the run line is written whatever failed (the outputs of the last good run stay in place)
-        if not any(r["run_id"] == run_info.run_id for r in runs.history(out_dir)):
+    with runs.lock(out_dir, wait):
+        run_info = runs.start(raw_dir, out_dir, prefs, as_of=str(as_of) if as_of else None)
+        try:
+            fp, previous = check_inputs(raw_dir, out_dir, prefs, as_of, force)
+            if previous is not None:
+                runs.record(out_dir, run_info, "unchanged", fingerprint=fp, summary=previous)
+                return {**previous, "unchanged": True}
+            selected = pipeline.select_prefectures(raw_dir, prefs)
+            ref = read_reference(raw_dir, selected, as_of)
+            done = [refresh_prefecture(ref, p) for p in selected]
+            per_pref, reports = [d[0] for d in done], [d[1] for d in done]
+            staged = stage_tables(raw_dir, ref, per_pref, reports)
+            tmp = build_duckdb(out_dir, staged, run_info)
+            result = export(out_dir, tmp, ref, reports, selected, as_of, staged)
+        except BaseException as exc:
+            # the run line is written whatever failed (the outputs of the last good run stay in place)
             runs.record(out_dir, run_info, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
+            raise
+        runs.record(out_dir, run_info, "success", runs.inputs_from(staged["stg_source_files"]), fingerprint=fp,
+                    summary=result)
+    publish_artifacts(result)
+    return {**result, "unchanged": False}

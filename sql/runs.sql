@@ -7,6 +7,6 @@ COMMENT ON COLUMN runs.run_id IS '実行ID';
 COMMENT ON COLUMN runs.started_at IS '開始時刻（UTC）';
 COMMENT ON COLUMN runs.finished_at IS '終了時刻（UTC。今回の実行は出力を書き出す直前の時刻）';
 COMMENT ON COLUMN runs.parameters IS '実行時のパラメータ（入力・出力フォルダ、都道府県など。JSON）';
-COMMENT ON COLUMN runs.outcome IS '結果（success＝成功、failed＝失敗：前回の出力をそのまま残した）';
+COMMENT ON COLUMN runs.outcome IS '結果（success＝成功、unchanged＝入力もプログラムも前回と同じため作り直さなかった、failed＝失敗：前回の出力をそのまま残した）';
 COMMENT ON COLUMN runs.error IS '失敗した理由';
 COMMENT ON COLUMN runs.inputs IS '入力ファイルごとの SHA-256 と行数（入力・採用・却下）';
