@@ -21,6 +21,9 @@ def _refresh(args: argparse.Namespace) -> int:
     except DateParseError as exc:
         print(f"エラー: --as-of の日付が読めません: {exc}", file=sys.stderr)
         return 2
+    if args.fetch:
+        from annex.fetch import fetch_all
+        print(fetch_all(args.raw).summary())
     try:
         from annex.pipeline import skip_if_unchanged
         result = skip_if_unchanged(args.raw, args.out, args.pref or None, as_of, args.force, args.wait)
@@ -89,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--as-of", metavar="DATE",
                    help="この日に有効だった参照データの版で作ります（締切前の再実行の再現。例: 2026-12-01、令和8年12月1日）")
     r.add_argument("--force", action="store_true", help="入力が前回から変わっていなくても作り直します")
+    r.add_argument("--fetch", action="store_true",
+                   help="先に raw/reference/sources.toml の参照データを取得します（失敗しても前回の版で続けます）")
     r.add_argument("--wait", type=float, default=0.0, metavar="秒",
                    help="別の更新が実行中のとき、終わるまで待つ秒数（既定: 待たずに中止）")
     r.add_argument("--quiet", action="store_true", help="進行状況のログを抑えます")
@@ -98,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                                    "市町村ごとの調査票を <out>/templates/ に作ります。")
     _common(t)
     t.set_defaults(func=_templates)
+    from annex.fetch import register_cli as fetch_cli
+    fetch_cli(sub)
     args = ap.parse_args(argv)
     return args.func(args)
 

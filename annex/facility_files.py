@@ -39,6 +39,31 @@ def parse_file_name(path: Path) -> tuple[str, dt.date] | None:
     return KIND_BY_PREFIX[m.group(1)], dt.datetime.strptime(m.group(3), "%Y%m%d").date()
 
 
+def check_zip_member(info: zipfile.ZipInfo, max_uncompressed: int = MAX_UNCOMPRESSED,
+                     max_ratio: int = MAX_RATIO) -> None:
+    """Raise BadZipFile for a member whose path leaves the folder or whose size looks like a zip bomb.
+
+    Shared with annex.fetch, which checks downloads with the same rules before saving them."""
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in name.split("/"):
+        raise zipfile.BadZipFile(f"zipの中のファイル名が不正です: {info.filename}")
+    if info.file_size > max_uncompressed or info.file_size > max_ratio * max(info.compress_size, 1) + 1_000_000:
+        raise zipfile.BadZipFile(f"展開後のサイズが大きすぎます（{info.file_size:,} バイト）")
+
+
+def iter_zip_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_UNCOMPRESSED,
+                    chunk: int = 1 << 20):
+    """The member's bytes in chunks, stopping with BadZipFile once more than limit bytes come out
+    (the sizes in the zip header can lie). Reading to the end also checks the CRC."""
+    total = 0
+    with z.open(info) as f:
+        while block := f.read(chunk):
+            total += len(block)
+            if total > limit:
+                raise zipfile.BadZipFile("展開後のサイズが上限を超えました")
+            yield block
+
+
 def _payload(path: Path) -> bytes:
     """File bytes; for a zip, the one CSV member after checks against traversal and bombs."""
     if not path.name.endswith(".zip"):
@@ -49,15 +74,8 @@ def _payload(path: Path) -> bytes:
         if len(csvs) != 1:
             raise zipfile.BadZipFile(f"zipの中にCSVが{len(csvs)}個あります（1個のはずです）")
         info = csvs[0]
-        if info.filename.startswith(("/", "\\")) or ".." in Path(info.filename).parts:
-            raise zipfile.BadZipFile(f"zipの中のファイル名が不正です: {info.filename}")
-        if info.file_size > MAX_UNCOMPRESSED or info.file_size > MAX_RATIO * max(info.compress_size, 1) + 1_000_000:
-            raise zipfile.BadZipFile(f"展開後のサイズが大きすぎます（{info.file_size:,} バイト）")
-        with z.open(info) as f:
-            data = f.read(MAX_UNCOMPRESSED + 1)
-        if len(data) > MAX_UNCOMPRESSED:
-            raise zipfile.BadZipFile("展開後のサイズが上限を超えました")
-        return data
+        check_zip_member(info)
+        return b"".join(iter_zip_member(z, info))
 
 
 def read_facility_file(path: str | Path, prefs: set[str] | None = None,

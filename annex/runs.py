@@ -134,6 +134,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# files under raw/ that describe how to fetch, not what to read: a fetch that found nothing new must not
+# make the next refresh rebuild
+NOT_INPUTS = {"reference/fetch_log.jsonl", "reference/sources.toml"}
+
+
 def fingerprint(raw: Path, prefs: list[str] | None, as_of: dt.date | None) -> str:
     """Everything a run's outputs depend on: every input file under raw/ (path and content), the code that
     reads and builds them (annex/, schemas/, sql/), and the parameters."""
@@ -143,7 +148,8 @@ def fingerprint(raw: Path, prefs: list[str] | None, as_of: dt.date | None) -> st
     for base, pattern in ((raw, "**/*"), (PROJECT_ROOT / "annex", "*.py"), (PROJECT_ROOT / "schemas", "*.py"),
                           (PROJECT_ROOT / "sql", "*.sql")):
         for p in sorted(base.glob(pattern)):
-            if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in p.parts):
+            if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in p.parts) \
+                    and p.relative_to(base).as_posix() not in NOT_INPUTS:
                 h.update(str(p.relative_to(base)).encode() + b"\0" + _sha256(p).encode())
     return h.hexdigest()
 

@@ -13,6 +13,15 @@ from annex import overview, pipeline, runs
 from annex.reference import Prefecture, ReferenceData
 
 
+@task(name="fetch-reference", persist_result=False)
+def fetch_reference(raw: Path) -> str:
+    from annex.fetch import fetch_all
+    report = fetch_all(raw)
+    # a failed download is not a failed refresh: the last good snapshot is used, and the summary says so
+    (get_run_logger().info if report.ok else get_run_logger().warning)("取得: %s", report.summary())
+    return report.summary()
+
+
 @task(name="check-inputs", persist_result=False)
 def check_inputs(raw: Path, out: Path, prefs: list[str] | None, as_of: dt.date | None, force: bool) -> tuple:
     fp = runs.fingerprint(raw, prefs, as_of)
@@ -96,13 +105,16 @@ def publish_artifacts(result: dict) -> None:
 
 @flow(name="annex-refresh", persist_result=False)
 def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, as_of: dt.date | None = None,
-            force: bool = False, wait: float = 0.0) -> dict:
+            force: bool = False, wait: float = 0.0, fetch: bool = False) -> dict:
     """参照データと医師会・市町村の報告を読み込み、照合・検証して annex.duckdb・別表・返送用の確認結果を作り直します。
-    as_of を指定すると、その日に有効だった参照データの版で作ります（締切前の再実行の再現）。"""
+    as_of を指定すると、その日に有効だった参照データの版で作ります（締切前の再実行の再現）。
+    fetch を指定すると、先に raw/reference/sources.toml の参照データを取得します。"""
     raw_dir, out_dir = Path(raw), Path(out)
     with runs.lock(out_dir, wait):
         run_info = runs.start(raw_dir, out_dir, prefs, as_of=str(as_of) if as_of else None)
         try:
+            if fetch:
+                fetch_reference(raw_dir)
             fp, previous = check_inputs(raw_dir, out_dir, prefs, as_of, force)
             if previous is not None:
                 runs.record(out_dir, run_info, "unchanged", fingerprint=fp, summary=previous)

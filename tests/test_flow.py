@@ -25,6 +25,14 @@ def test_refresh_flow(prefect_harness, tmp_path):
     assert con.execute("SELECT rule, value FROM findings WHERE severity = 'error'").fetchall() == [
         ("area_other_prefecture", "宇和島市")]
     assert (tmp_path / "returns" / "39_四万十市.xlsx").exists()
+    # the run published its summary and its findings as artifacts
+    from prefect.artifacts import Artifact
+    summary = Artifact.get("annex-refresh-summary")
+    assert summary is not None and "圏域の不足" in summary.data and "宇和島市" not in summary.data
+    findings = Artifact.get("annex-refresh-findings")
+    import json
+    rows = json.loads(findings.data) if isinstance(findings.data, str) else findings.data
+    assert any(r["値"] == "宇和島市" and r["区分"] == "エラー" for r in rows)
 
 
 def test_cli_help_is_japanese():

@@ -1,0 +1,90 @@
+"""Operations: one run at a time, nothing rebuilt when nothing changed, deadline reruns with --as-of."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from annex import pipeline, runs
+from annex.reference import facility_file_plan, monthly_plan
+
+
+def test_second_refresh_refuses_or_waits(tmp_path):
+    out = tmp_path / "out"
+    with runs.lock(out):
+        # another process: refuses at once, with a clear message
+        cmd = [sys.executable, "-c", "import sys; from pathlib import Path; from annex import runs\n"
+               "try:\n    runs.lock(Path(sys.argv[1])).__enter__()\nexcept runs.Busy as e:\n"
+               "    print(e); sys.exit(3)", str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 3 and "別の更新が実行中です" in done.stdout and "PID" in done.stdout
+    # with --wait, the second waits for the first to finish instead
+    entered = []
+
+    def second():
+        with runs.lock(out, wait=10):
+            entered.append(time.monotonic())
+
+    with runs.lock(out):
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.5)
+        released = time.monotonic()
+        assert entered == []
+    t.join(5)
+    assert entered and entered[0] >= released
+
+
+def test_nothing_new_is_not_rebuilt(raw_copy, tmp_path):
+    shutil.rmtree(raw_copy / "03")
+    out = tmp_path / "out"
+    first = pipeline.run(raw_copy, out)
+    stamp = (out / "annex.duckdb").stat().st_mtime_ns
+    again = pipeline.run(raw_copy, out)
+    assert again["unchanged"] and not first["unchanged"]
+    assert (out / "annex.duckdb").stat().st_mtime_ns == stamp
+    assert {k: v for k, v in again.items() if k != "unchanged"} == {k: v for k, v in first.items() if k != "unchanged"}
+    # a late report arrives: rebuilt
+    shutil.copy(raw_copy / "39" / "reports" / "shichoson" / "四万十市.csv",
+                raw_copy / "39" / "reports" / "shichoson" / "四万十市_再提出.csv")
+    assert not pipeline.run(raw_copy, out)["unchanged"]
+    outcomes = [r["outcome"] for r in runs.history(out)]
+    assert outcomes == ["success", "unchanged", "success"]
+
+
+def test_monthly_and_snapshot_choice_by_date():
+    names = [Path(n) for n in ("shisetsu-touhoku-ika-r0808.xlsx", "shisetsu-touhoku-ika-r0810.xlsx",
+                               "shisetsu-shikoku-ika-r0809.xlsx")]
+    keep, old = monthly_plan(names)
+    assert [p.name for p in keep] == ["shisetsu-shikoku-ika-r0809.xlsx", "shisetsu-touhoku-ika-r0810.xlsx"]
+    keep, old = monthly_plan(names, dt.date(2026, 8, 31))
+    assert [p.name for p in keep] == ["shisetsu-touhoku-ika-r0808.xlsx"] and len(old) == 2
+
+
+def test_as_of_reproduces_the_reference_valid_then(raw_copy, tmp_path):
+    """A deadline rerun: a newer 名簿 and facility file arrived after the submission; --as-of picks the old."""
+    shutil.rmtree(raw_copy / "03")
+    kouseikyoku = raw_copy / "reference" / "kouseikyoku"
+    shutil.copy(kouseikyoku / "shisetsu-shikoku-ika-r0809.xlsx", kouseikyoku / "shisetsu-shikoku-ika-r0811.xlsx")
+    fac = raw_copy / "reference" / "iryo_joho_net"
+    shutil.copy(fac / "02-1_clinic_facility_info_20260601.csv.zip", fac / "02-1_clinic_facility_info_20261201.csv.zip")
+    out = tmp_path / "out"
+    pipeline.run(raw_copy, out, as_of=dt.date(2026, 10, 1))
+    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    read = {r[0] for r in con.execute("SELECT source_file FROM source_files WHERE status = 'read'").fetchall()}
+    newer = {r[0] for r in con.execute("SELECT source_file FROM source_files WHERE status = 'superseded'").fetchall()}
+    params = con.execute("SELECT parameters->>'as_of' FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+    con.close()
+    assert "reference/kouseikyoku/shisetsu-shikoku-ika-r0809.xlsx" in read
+    assert {"reference/kouseikyoku/shisetsu-shikoku-ika-r0811.xlsx",
+            "reference/iryo_joho_net/02-1_clinic_facility_info_20261201.csv.zip"} <= newer
+    assert params == "2026-10-01"
+    plan, _ = facility_file_plan(raw_copy)                     # without a date: the newest
+    assert any("20261201" in p.name for p in plan)
