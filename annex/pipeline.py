@@ -13,6 +13,7 @@ import polars as pl
 import duckdb
 
 from annex import annex_workbook, linking, returns, runs, warehouse
+from annex import cache as cache_mod
 from annex.areas import AREA_COLUMNS, AREAS_FILE, read_areas
 from annex.facility_files import FACILITY_COLUMNS
 from annex.findings import FINDING_SCHEMA, ReadResult, findings_frame
@@ -40,8 +41,9 @@ def select_prefectures(raw: Path, codes: list[str] | None) -> list[Prefecture]:
     return [available[c] for c in wanted]
 
 
-def load_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None = None) -> ReferenceData:
-    ref = read_reference(raw, {p.code for p in prefs}, as_of)
+def load_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None = None,
+                   cache: Path | None = None) -> ReferenceData:
+    ref = read_reference(raw, {p.code for p in prefs}, as_of, cache)
     if ref.master.status != "read" or ref.master.accepted.height == 0:
         msgs = "; ".join(f["message"] for f in ref.master.findings)
         raise RunError(f"市区町村マスタを読めないため中止しました（前回の出力はそのまま残ります）: {msgs}")
@@ -64,7 +66,14 @@ def pref_notifications(ref: ReferenceData, pref_code: str) -> pl.DataFrame:
     return notes.filter(pl.col("pref_code") == pref_code) if notes.height else pl.DataFrame(schema=NOTIFICATION_COLUMNS)
 
 
-def link_prefecture(ref: ReferenceData, pref: Prefecture) -> PrefectureLinks:
+def _frame_hash(df: pl.DataFrame) -> str:
+    """Content hash of a frame: its schema and its rows as CSV text (independent of chunking and of the
+    Parquet round trip), the file path it came from left out."""
+    df = df.drop([c for c in ("source_file",) if c in df.columns])
+    return hashlib.sha256((str(df.schema) + df.write_csv()).encode()).hexdigest()
+
+
+def link_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path | None = None) -> PrefectureLinks:
     """Institutions of one prefecture and their links to 医療情報ネット facilities."""
     notes = pref_notifications(ref, pref.code)
     codes = ref.code_list().filter(pl.col("pref_code") == pref.code)
@@ -81,20 +90,28 @@ def link_prefecture(ref: ReferenceData, pref: Prefecture) -> PrefectureLinks:
                     "value": f"{o['inst_code']} / {o['facility_id']}", "rule": "override_unknown",
                     "severity": "warning",
                     "message": "指定した医療機関コードまたは医療情報ネットIDが今回の参照データにありません。指定は使われません。"})
-    # Codes in the current 名簿 first; codes known only from the (older) code list may take what is left,
-    # so a facility that was given a new code is linked to the code its notifications are filed under.
-    fac_sides = linking.make_sides(fac, "facility_id", "kind", ref.index)
-    current = inst.filter(pl.col("in_meibo"))
-    links, review = linking.link(linking.make_sides(current, "inst_code", None, ref.index), fac_sides,
-                                 overrides.accepted if overrides is not None else None)
-    taken = set(links["facility_id"])
-    older = inst.filter(~pl.col("in_meibo"))
-    links2, review2 = linking.link(linking.make_sides(older, "inst_code", None, ref.index),
-                                   [s for s in fac_sides if s.key not in taken],
-                                   overrides.accepted if overrides is not None else None)
-    links = pl.concat([links, links2]).sort("inst_code")
-    # a facility already under review with a current code does not also need an old-code candidate
-    review = pl.concat([review, review2.filter(~pl.col("facility_id").is_in(review["facility_id"].implode()))])
+    chosen = overrides.accepted if overrides is not None else None
+
+    def compute() -> dict[str, pl.DataFrame]:
+        # Codes in the current 名簿 first; codes known only from the (older) code list may take what is left,
+        # so a facility that was given a new code is linked to the code its notifications are filed under.
+        fac_sides = linking.make_sides(fac, "facility_id", "kind", ref.index)
+        current = inst.filter(pl.col("in_meibo"))
+        links, review = linking.link(linking.make_sides(current, "inst_code", None, ref.index), fac_sides, chosen)
+        taken = set(links["facility_id"])
+        older = inst.filter(~pl.col("in_meibo"))
+        links2, review2 = linking.link(linking.make_sides(older, "inst_code", None, ref.index),
+                                       [s for s in fac_sides if s.key not in taken], chosen)
+        # a facility already under review with a current code does not also need an old-code candidate
+        return {"links": pl.concat([links, links2]).sort("inst_code"),
+                "review": pl.concat([review, review2.filter(
+                    ~pl.col("facility_id").is_in(review["facility_id"].implode()))])}
+
+    # the links depend only on the content of what is matched: reuse them while that is unchanged
+    key = [pref.code, _frame_hash(inst), _frame_hash(fac),
+           _frame_hash(chosen) if chosen is not None else ""]
+    got = cache_mod.cached_frames(cache, "links", key, ["links", "review"], compute)
+    links, review = got["links"], got["review"]
     return PrefectureLinks(pref.code, fac.height, inst, links, review, overrides, found)
 
 
@@ -252,8 +269,9 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
             return {**previous, "unchanged": True}
         try:
             prefs = select_prefectures(raw, pref_codes)
-            ref = load_reference(raw, prefs, as_of)
-            per_pref = [link_prefecture(ref, p) for p in prefs]
+            cache = out / cache_mod.CACHE_DIR
+            ref = load_reference(raw, prefs, as_of, cache)
+            per_pref = [link_prefecture(ref, p, cache) for p in prefs]
             reports = [read_reports(ref, p, links) for p, links in zip(prefs, per_pref)]
             staged = stage(raw, ref, per_pref, reports)
             db = write_outputs(out, staged, ref, reports, prefs, info, as_of)

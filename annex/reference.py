@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from annex import text
+from annex.cache import cached_read, file_sha256
 from annex.code_list import CODE_LIST_COLUMNS, read_code_list
 from annex.facility_files import FACILITY_COLUMNS, parse_file_name, read_facility_file
 from annex.codes import muni_code6
@@ -62,11 +63,6 @@ class ReferenceData:
     def notifications(self) -> pl.DataFrame:
         frames = [r.accepted for r in self.meibo_files if r.accepted.height]
         return pl.concat(frames) if frames else pl.DataFrame()
-
-
-def read_master_index(raw: Path) -> tuple[ReadResult, MunicipalityIndex]:
-    master = read_master(raw / MASTER_PATH)
-    return master, MunicipalityIndex(master.accepted)
 
 
 def facility_file_plan(raw: Path, as_of: dt.date | None = None) -> tuple[list[Path], list[Path]]:
@@ -126,22 +122,29 @@ def monthly_plan(paths: list[Path], as_of: dt.date | None = None) -> tuple[list[
     return sorted(keep + [v[1] for v in best.values()]), superseded
 
 
-def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None) -> ReferenceData:
-    master, index = read_master_index(raw)
+def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cache: Path | None = None) -> ReferenceData:
+    """Every reference file valid at as_of (default: the newest), parsed once per content (cache: Parquet)."""
+    master_path = raw / MASTER_PATH
+    master = cached_read(cache, master_path, "municipalities", "", lambda: read_master(master_path))
+    index = MunicipalityIndex(master.accepted)
     ref = ReferenceData(master, index)
+    # what the other readers depend on besides their own bytes: the prefectures and the master
+    params = ",".join(sorted(prefs)) + "|" + (file_sha256(master_path) if master_path.is_file() else "")
     to_read, superseded = facility_file_plan(raw, as_of)
     for p in to_read:
-        ref.facility_files.append(read_facility_file(p, prefs, index.current))
+        ref.facility_files.append(cached_read(cache, p, "facility_file", params,
+                                              lambda p=p: read_facility_file(p, prefs, index.current)))
     for p in superseded:
         ref.facility_files.append(ReadResult("facility_file", str(p), pl.DataFrame(schema=FACILITY_COLUMNS),
                                              status="superseded"))
     meibo, old_meibo = monthly_plan([p for p in (raw / MEIBO_DIR).glob("*.xls*") if not p.name.startswith("~$")],
                                     as_of)
     for p in meibo:
-        ref.meibo_files.append(read_meibo(p, prefs, index.pref_code_by_name))
+        ref.meibo_files.append(cached_read(cache, p, "meibo", params,
+                                           lambda p=p: read_meibo(p, prefs, index.pref_code_by_name)))
     code_lists, old_lists = monthly_plan(list((raw / CODE_LIST_DIR).glob("*.csv")), as_of)
     for p in code_lists:
-        ref.code_lists.append(read_code_list(p, prefs))
+        ref.code_lists.append(cached_read(cache, p, "code_list", params, lambda p=p: read_code_list(p, prefs)))
     for kind, paths, target in (("meibo", old_meibo, ref.meibo_files), ("code_list", old_lists, ref.code_lists)):
         for p in paths:
             target.append(ReadResult(kind, str(p), pl.DataFrame(), status="superseded"))

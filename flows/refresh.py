@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from annex import overview, pipeline, runs
+from annex.cache import CACHE_DIR
 from annex.reference import Prefecture, ReferenceData
 
 
@@ -31,8 +32,8 @@ def check_inputs(raw: Path, out: Path, prefs: list[str] | None, as_of: dt.date |
 
 
 @task(name="read-reference", persist_result=False, retries=1, retry_delay_seconds=2)
-def read_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None) -> ReferenceData:
-    ref = pipeline.load_reference(raw, prefs, as_of)
+def read_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None, cache: Path) -> ReferenceData:
+    ref = pipeline.load_reference(raw, prefs, as_of, cache)
     log = get_run_logger()
     for r in ref.results:
         a = r.accounting()
@@ -42,8 +43,8 @@ def read_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None) ->
 
 
 @task(name="link-facilities", persist_result=False)
-def link_facilities(ref: ReferenceData, pref: Prefecture) -> pipeline.PrefectureLinks:
-    result = pipeline.link_prefecture(ref, pref)
+def link_facilities(ref: ReferenceData, pref: Prefecture, cache: Path) -> pipeline.PrefectureLinks:
+    result = pipeline.link_prefecture(ref, pref, cache)
     get_run_logger().info("紐付け %s: 医療機関%d 施設%d 紐付け%d 要確認%d", pref.code, result.institutions.height,
                           result.facilities, result.links.height, result.review.height)
     return result
@@ -63,8 +64,8 @@ def read_reports(ref: ReferenceData, pref: Prefecture, links: pipeline.Prefectur
 
 
 @flow(name="refresh-prefecture", persist_result=False)
-def refresh_prefecture(ref: ReferenceData, pref: Prefecture) -> tuple:
-    links = link_facilities(ref, pref)
+def refresh_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path) -> tuple:
+    links = link_facilities(ref, pref, cache)
     return links, read_reports(ref, pref, links)
 
 
@@ -120,8 +121,9 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
                 runs.record(out_dir, run_info, "unchanged", fingerprint=fp, summary=previous)
                 return {**previous, "unchanged": True}
             selected = pipeline.select_prefectures(raw_dir, prefs)
-            ref = read_reference(raw_dir, selected, as_of)
-            done = [refresh_prefecture(ref, p) for p in selected]
+            cache = out_dir / CACHE_DIR  # parsed reference files and links, keyed on content
+            ref = read_reference(raw_dir, selected, as_of, cache)
+            done = [refresh_prefecture(ref, p, cache) for p in selected]
             per_pref, reports = [d[0] for d in done], [d[1] for d in done]
             staged = stage_tables(raw_dir, ref, per_pref, reports)
             tmp = build_duckdb(out_dir, staged, run_info)

@@ -88,3 +88,29 @@ def test_as_of_reproduces_the_reference_valid_then(raw_copy, tmp_path):
     assert params == "2026-10-01"
     plan, _ = facility_file_plan(raw_copy)                     # without a date: the newest
     assert any("20261201" in p.name for p in plan)
+
+
+def test_parse_cache_is_keyed_on_content(raw_copy, tmp_path):
+    shutil.rmtree(raw_copy / "03")
+    out = tmp_path / "out"
+    first = pipeline.run(raw_copy, out)
+    cache = out / ".cache"
+    kinds = {p.name.split("-")[0] for p in cache.glob("*.parquet")}
+    assert kinds == {"municipalities", "facility_file", "meibo", "code_list", "links"}
+    # a damaged cache entry is parsed again, with the same result
+    for p in cache.glob("meibo-*.parquet"):
+        p.write_bytes(b"not parquet")
+    again = pipeline.run(raw_copy, out, force=True)
+    assert again["notifications"] == first["notifications"] and again["facility_links"] == first["facility_links"]
+    # a changed file is parsed again: one 高知 row less in the code list -> one institution less
+    codes = raw_copy / "reference" / "kouseikyoku_codes" / "all_med_inst_cd_202508.csv"
+    lines = codes.read_bytes().split(b"\r\n")
+    kochi_only = [ln for ln in lines if ln.startswith(b"39")]
+    in_meibo = duckdb.connect(str(out / "annex.duckdb"), read_only=True).execute(
+        "SELECT list(inst_code) FROM institutions WHERE in_meibo").fetchone()[0]
+    drop = next(ln for ln in kochi_only if ("39" + "1" + ln.split(b",")[0][2:].decode()) not in in_meibo)
+    codes.write_bytes(b"\r\n".join(ln for ln in lines if ln != drop))
+    changed = pipeline.run(raw_copy, out)
+    assert not changed["unchanged"] and changed["institutions"] == first["institutions"] - 1
+    # reports are never cached (they carry personal data)
+    assert not any("report" in p.name for p in cache.iterdir())

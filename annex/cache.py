@@ -1,0 +1,101 @@
+"""Parsed results kept as Parquet, keyed on file content: a reference file whose sha256 has not changed is not
+parsed again. Keys also cover the code that parses (annex/, schemas/) and the reader's parameters, so a new
+reader version never serves an old parse. Reports are not cached: they carry personal data (記入者, 電話), and
+out/.cache must not become a second place where it is kept.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+
+from annex import PROJECT_ROOT
+from annex.findings import ReadResult
+
+CACHE_DIR = ".cache"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    h = hashlib.sha256()
+    for base in (PROJECT_ROOT / "annex", PROJECT_ROOT / "schemas"):
+        for p in sorted(base.glob("*.py")):
+            h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Callable[[], ReadResult]) -> ReadResult:
+    """read() once per (file content, code, params); later the same ReadResult from Parquet + JSON.
+
+    The file path inside the result (findings, source_file column) is the path of this call, so a cached parse
+    of the same bytes under another folder still names the file the user has.
+    """
+    if cache is None or not path.is_file():
+        return read()
+    key = _key(kind, file_sha256(path), code_version(), params)
+    data, meta = cache / f"{kind}-{key}.parquet", cache / f"{kind}-{key}.json"
+    if data.exists() and meta.exists():
+        try:
+            m = json.loads(meta.read_text(encoding="utf-8"))
+            accepted = pl.read_parquet(data)
+            if "source_file" in accepted.columns:
+                accepted = accepted.with_columns(pl.lit(str(path)).alias("source_file"))
+            findings = [{**f, "source_file": str(path)} for f in m["findings"]]
+            return ReadResult(m["kind"], str(path), accepted, findings, m["rows_in"], m["skipped_blank"],
+                              m["out_of_scope"], m["status"], m["as_of"])
+        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+            pass  # a damaged cache entry is parsed again and rewritten
+    res = read()
+    cache.mkdir(parents=True, exist_ok=True)
+    _write_atomic(data, lambda p: res.accepted.write_parquet(p))
+    _write_atomic(meta, lambda p: p.write_text(json.dumps(
+        {"kind": res.kind, "findings": res.findings, "rows_in": res.rows_in, "skipped_blank": res.skipped_blank,
+         "out_of_scope": res.out_of_scope, "status": res.status, "as_of": res.as_of}, ensure_ascii=False,
+        default=str), encoding="utf-8"))
+    return res
+
+
+def cached_frames(cache: Path | None, kind: str, key_parts: list[str], names: list[str],
+                  compute: Callable[[], dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """Derived frames (the links of a prefecture) keyed on the content of everything they were derived from."""
+    if cache is None:
+        return compute()
+    key = _key(kind, code_version(), *key_parts)
+    files = {n: cache / f"{kind}-{key}-{n}.parquet" for n in names}
+    if all(p.exists() for p in files.values()):
+        try:
+            return {n: pl.read_parquet(p) for n, p in files.items()}
+        except (OSError, pl.exceptions.PolarsError):
+            pass
+    out = compute()
+    cache.mkdir(parents=True, exist_ok=True)
+    for n, p in files.items():
+        _write_atomic(p, lambda t, n=n: out[n].write_parquet(t))
+    return out
