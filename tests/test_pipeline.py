@@ -89,7 +89,7 @@ def test_failed_run_keeps_previous_outputs(raw_copy, tmp_path):
     with pytest.raises(pipeline.RunError, match="市区町村マスタ"):
         pipeline.run(raw_copy, out, ["39"])
     assert (out / "annex.duckdb").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir() if p.name != ".annex.lock") == ["39_高知県_在宅医療_別表.xlsx", "annex.duckdb", "returns",
+    assert sorted(p.name for p in out.iterdir() if p.name not in (".annex.lock", ".cache")) == ["39_高知県_在宅医療_別表.xlsx", "annex.duckdb", "returns",
                                                      "runs.jsonl"]   # no temporary leftovers
     # the failure is on record: the next good run's `runs` table shows it
     pipeline.run(RAW, out, ["39"])
@@ -109,7 +109,7 @@ def test_build_failure_leaves_old_file(tmp_path, sample_run, monkeypatch):
         pipeline.run(RAW, out, ["03"])
     assert (out / "annex.duckdb").read_bytes() == before
     # nothing half-written: no temporary files, and no return workbooks from the failed build
-    assert sorted(p.name for p in out.iterdir() if p.name != ".annex.lock") == ["annex.duckdb", "runs.jsonl"]
+    assert sorted(p.name for p in out.iterdir() if p.name not in (".annex.lock", ".cache")) == ["annex.duckdb", "runs.jsonl"]
 
 
 def test_reader_holding_the_file_does_not_block_the_swap(tmp_path):
