@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(func=_templates)
     from annex.fetch import register_cli as fetch_cli
     fetch_cli(sub)
+    from flows.serve import register_cli as serve_cli
+    serve_cli(sub)
     args = ap.parse_args(argv)
     return args.func(args)
 

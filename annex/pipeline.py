@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,6 +268,7 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
         if previous is not None:
             runs.record(out, info, "unchanged", fingerprint=fp, summary=previous)
             return {**previous, "unchanged": True}
+        remove_leftovers(out)
         try:
             prefs = select_prefectures(raw, pref_codes)
             cache = out / cache_mod.CACHE_DIR
@@ -296,6 +298,19 @@ def skip_if_unchanged(raw: Path, out: Path, pref_codes: list[str] | None, as_of:
                         fingerprint=fp, summary=previous)
             return {**previous, "unchanged": True}
     return None
+
+
+def remove_leftovers(out: Path) -> list[str]:
+    """Temporary files of a run that was killed (SIGKILL, power loss): safe to remove while we hold the lock,
+    since no other run can be writing them."""
+    gone = []
+    if out.is_dir():
+        for p in out.iterdir():
+            if p.name.startswith(".") and (p.name.endswith(".tmp") or ".tmp." in p.name or
+                                           p.name.startswith(".returns-")):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                gone.append(p.name)
+    return gone
 
 
 def unchanged_since(out: Path, fp: str, force: bool) -> dict | None:

@@ -113,6 +113,7 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
     raw_dir, out_dir = Path(raw), Path(out)
     with runs.lock(out_dir, wait):
         run_info = runs.start(raw_dir, out_dir, prefs, as_of=str(as_of) if as_of else None)
+        pipeline.remove_leftovers(out_dir)
         try:
             if fetch:
                 fetch_reference(raw_dir)
