@@ -7,6 +7,7 @@ two codes, nor one code to two facilities. A manual override file wins over the 
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -169,12 +170,11 @@ def link(institutions: list[Side], facilities: list[Side],
         if not insts or not facs:
             continue
         pairs = {}
-        for i in insts:
-            for f in facs:
-                if (i.key, f.key) in banned or not compatible(i, f):
-                    continue
-                ns, as_ = name_score(i, f), address_score(i, f)
-                pairs[(i.key, f.key)] = (round(W_NAME * ns + W_ADDR * as_, 3), ns, as_)
+        for i, f in candidate_pairs(insts, facs):
+            if (i.key, f.key) in banned or not compatible(i, f):
+                continue
+            ns, as_ = name_score(i, f), address_score(i, f)
+            pairs[(i.key, f.key)] = (round(W_NAME * ns + W_ADDR * as_, 3), ns, as_)
         # pass 1: mutual best with a clear margin
         accepted = _mutual_best(pairs, lambda sc: sc[0] >= ACCEPT and (sc[1] >= 0.9 or sc[2] == 1.0))
         for (ik, fk), (sc, ns, as_) in accepted:
@@ -196,26 +196,78 @@ def link(institutions: list[Side], facilities: list[Side],
         for (ik, fk) in same_addr:
             per_i[ik] = per_i.get(ik, 0) + 1
             per_f[fk] = per_f.get(fk, 0) + 1
+        open_addr_i = Counter(s.address_key for s in insts if s.key not in taken_i)
+        open_addr_f = Counter(s.address_key for s in facs if s.key not in taken_f)
         for (ik, fk), (sc, ns, as_) in same_addr.items():
             addr = inst_by[ik].address_key
             if per_i[ik] == 1 and per_f[fk] == 1 and any(c.isdigit() for c in addr) and \
-                    sum(1 for s in insts if s.address_key == addr and s.key not in taken_i) == 1 and \
-                    sum(1 for s in facs if s.address_key == addr and s.key not in taken_f) == 1:
+                    open_addr_i[addr] == 1 and open_addr_f[addr] == 1:
                 links.append(_link_row(inst_by[ik], fac_by[fk], "address", sc, ns, as_,
                                        f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{ns:.2f}）"))
                 taken_i.add(ik)
                 taken_f.add(fk)
         # what is still open and close enough goes to review
+        scores_i: dict[str, list[float]] = {}
+        scores_f: dict[str, list[float]] = {}
+        for (a, b), v in pairs.items():
+            scores_i.setdefault(a, []).append(v[0])
+            scores_f.setdefault(b, []).append(v[0])
         for (ik, fk), (sc, ns, as_) in pairs.items():
             if ik in taken_i or fk in taken_f or (sc < REVIEW and as_ < 1.0 and ns < 0.9):
                 continue
-            competing = sum(1 for (a, b), v in pairs.items() if (a == ik or b == fk) and v[0] >= sc - MARGIN) - 1
+            # pairs sharing this institution or this facility with a score within the margin (self counted twice)
+            competing = sum(1 for v in scores_i[ik] if v >= sc - MARGIN) + \
+                sum(1 for v in scores_f[fk] if v >= sc - MARGIN) - 2
             reason = (f"候補が近接（差{MARGIN}未満の候補{competing}件）" if competing > 0 else "一致度が基準未満") \
                 + f"／{_why(ns, as_)}"
             review.append({"inst_code": ik, "facility_id": fk, "score": sc, "name_score": ns,
                            "address_score": as_, "reason": reason})
     return (pl.DataFrame(links, schema=LINK_COLUMNS).sort("inst_code"),
             pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(["inst_code", "score"], descending=[False, True]))
+
+
+FULL_PAIRS_UP_TO = 4_000   # a block this small is compared pair by pair, as it always was
+BIGRAM_CANDIDATES = 8      # otherwise: per institution, the facilities sharing most name bigrams
+
+
+def _bigrams(key: str) -> set[str]:
+    return {key[i:i + 2] for i in range(len(key) - 1)} or ({key} if key else set())
+
+
+def candidate_pairs(insts: list[Side], facs: list[Side]):
+    """Pairs worth scoring in one municipality. Small blocks: every pair. Large ones (a Tokyo ward has
+    thousands of clinics): pairs sharing the name key, the full name, the street address or its town part,
+    plus each institution's facilities with the most name bigrams in common — linear in the block instead of
+    quadratic, and every pair the passes below could accept is among them (they need an equal name, an
+    equal address, or a close name)."""
+    if len(insts) * len(facs) <= FULL_PAIRS_UP_TO:
+        for i in insts:
+            for f in facs:
+                yield i, f
+        return
+    index: dict[tuple[str, str], list[Side]] = {}
+    grams: dict[str, list[int]] = {}
+    for n, f in enumerate(facs):
+        for k in (("n", f.name_key), ("F", f.full_key), ("a", f.address_key),
+                  ("t", text.address_parts(f.address_key)[0])):
+            if k[1]:
+                index.setdefault(k, []).append(f)
+        for g in _bigrams(f.name_key):
+            grams.setdefault(g, []).append(n)
+    for i in insts:
+        seen: set[str] = set()
+        for k in (("n", i.name_key), ("F", i.full_key), ("a", i.address_key),
+                  ("t", text.address_parts(i.address_key)[0])):
+            for f in index.get(k, ()) if k[1] else ():
+                if f.key not in seen:
+                    seen.add(f.key)
+                    yield i, f
+        shared = Counter(n for g in _bigrams(i.name_key) for n in grams.get(g, ()))
+        for n, _ in shared.most_common(BIGRAM_CANDIDATES):
+            f = facs[n]
+            if f.key not in seen:
+                seen.add(f.key)
+                yield i, f
 
 
 def _unique_exact_names(insts, facs, pairs, taken_i, taken_f):
