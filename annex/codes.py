@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 import unicodedata
 
 # Prefectures whose 医療機関コード check digit covers only the 6 digits after prefecture + 点数表
@@ -25,6 +26,9 @@ def luhn_check_digit(body: str) -> int:
     return (10 - s % 10) % 10
 
 
+# Called once per row on values that repeat heavily at national scale (a facility has dozens of 名簿 rows):
+# cached, since they are pure and return immutable values.
+@lru_cache(maxsize=262144)
 def inst_code_check_ok(code: str) -> bool:
     """Check digit of a 10-digit 医療機関コード (prefecture 2 + 点数表 1 + 郡市区 2 + 機関 4 + check 1)."""
     if not re.fullmatch(r"\d{10}", code or ""):
@@ -33,6 +37,7 @@ def inst_code_check_ok(code: str) -> bool:
     return luhn_check_digit(body) == int(code[9])
 
 
+@lru_cache(maxsize=262144)
 def parse_inst_number(raw: object) -> str | None:
     """医療機関番号 as the bureaus write it -> its 7 digits (郡市区 2 + 機関 4 + check 1).
 
@@ -91,6 +96,18 @@ class DateParseError(ValueError):
 
 
 def parse_date(value: object) -> dt.date:
+    """See _parse_date. Values repeat heavily in the 名簿 (thousands of rows share a date): cached."""
+    if isinstance(value, (str, int, float, dt.date)):
+        return _parse_date_cached(value)
+    return _parse_date(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_date_cached(value) -> dt.date:
+    return _parse_date(value)
+
+
+def _parse_date(value: object) -> dt.date:
     """Parse dates as officials and bureaus write them.
 
     令和6年4月1日, R6.4.1, R06.04.01, H28年度～ (-> 2016-04-01), 2016/4 (-> 2016-04-01), 2026-03-01,
@@ -111,7 +128,7 @@ def parse_date(value: object) -> dt.date:
     if re.fullmatch(r"\d{8}", t):
         t = f"{t[:4]}-{t[4:6]}-{t[6:]}"
     if re.fullmatch(r"\d{5}(\.0)?", t):  # Excel serial written as text
-        return parse_date(float(t))
+        return _parse_date(float(t))
     m = _WAREKI.match(t)
     if m:
         era = m.group(1)

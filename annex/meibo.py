@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 import unicodedata
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def _header_key(v: object) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", _cell(v)))
 
 
+@lru_cache(maxsize=4096)
 def normalise_symbol(raw: str) -> str:
     """受理記号 in one form: full-width -> half-width, spaces removed (支援診２ア -> 支援診2ア)."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw or ""))

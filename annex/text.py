@@ -6,6 +6,7 @@ computed on either side of a join and again on its own output.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 import unicodedata
 
 # Variant kanji seen between 医療情報ネット, the 厚生局 lists and the municipality master.
@@ -68,6 +69,9 @@ def _all_kanji_numerals(text: str) -> str:
     return re.sub("[" + _KANJI_NUM + "]+", lambda m: str(kanji_to_int(m.group(0))), text)
 
 
+# Called once per row on values that repeat heavily at national scale (a facility has dozens of 名簿 rows):
+# cached, since they are pure and return immutable values.
+@lru_cache(maxsize=262144)
 def basic(text: str | None) -> str:
     """NFKC, variant kanji, unified dashes after digits, no spaces. Keeps 外字 as they are."""
     if not text:
@@ -126,6 +130,7 @@ def strip_corporate(name: str) -> str:
     return basic(t)
 
 
+@lru_cache(maxsize=262144)
 def name_key(name: str | None) -> str:
     """Matching key for an institution name: no 法人格, no punctuation, digits for kanji numerals,
     外字 removed (they are flagged separately and cannot be compared)."""
@@ -136,6 +141,7 @@ def name_key(name: str | None) -> str:
     return _all_kanji_numerals(t)
 
 
+@lru_cache(maxsize=262144)
 def full_name_key(name: str | None) -> str:
     """Like name_key but keeps the 法人格: used when the corporation is what tells two apart."""
     t = _PUNCT.sub("", basic(_LEGAL_PAREN.sub("", unicodedata.normalize("NFKC", name or ""))))
@@ -146,6 +152,7 @@ _BLOCK_SEP = re.compile(r"(?<=\d)(?:丁目|番地の|番地|番の|番|地割|�
 _TRAILING = re.compile(r"(?<=\d)(?:番地|番|号|丁目)")
 
 
+@lru_cache(maxsize=262144)
 def address_key(address: str | None) -> str:
     """Matching key for the street part of an address (prefecture and municipality already removed).
 
