@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     fetch_cli(sub)
     from flows.serve import register_cli as serve_cli
     serve_cli(sub)
+    from annex.bench import register_cli as bench_cli
+    bench_cli(sub)
     args = ap.parse_args(argv)
     return args.func(args)
 

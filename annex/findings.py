@@ -76,11 +76,12 @@ def failed_file(kind: str, file: str | Path, rule: str, message: str, rows_in: i
 
 def validate(df: pl.DataFrame, model: type[pa.DataFrameModel], file: str, *,
              sheet_col: str = "source_sheet", row_col: str = "source_row",
-             labels: dict[str, str] | None = None) -> tuple[pl.DataFrame, list[dict]]:
+             labels: dict[str, str] | None = None, file_col: str | None = None) -> tuple[pl.DataFrame, list[dict]]:
     """Validate lazily with a pandera model; every failing cell becomes a finding with its row.
 
     Returns the rows that passed and the findings. The message for a column comes from the Field's
-    description (Japanese, written next to the check it explains).
+    description (Japanese, written next to the check it explains). With file_col, the rows of many files are
+    validated in one call (pandera costs ~80 ms a call) and each finding names its row's own file.
     """
     schema = model.to_schema()
     try:
@@ -121,7 +122,8 @@ def validate(df: pl.DataFrame, model: type[pa.DataFrameModel], file: str, *,
             message = explain or f"{label}が空です。"
         else:
             message = f"{label}の値「{value}」は使えません。{explain}"
-        out.append(finding(file, df[sheet_col][idx] if sheet_col in df.columns else None,
+        out.append(finding(df[file_col][idx] if file_col else file,
+                           df[sheet_col][idx] if sheet_col in df.columns else None,
                            int(df[row_col][idx]), label, value, check, message))
     keep = [i for i in range(df.height) if i not in bad_idx]
     return df[keep], out

@@ -136,8 +136,11 @@ def _sha256(path: str) -> str | None:
 
 
 def _with_relative_paths(raw: Path, df: pl.DataFrame) -> pl.DataFrame:
-    """source_file as a path relative to raw/, as officials see it in their folder."""
-    return df.with_columns(pl.col("source_file").map_elements(lambda s: _relative(raw, s), return_dtype=pl.String))
+    """source_file as a path relative to raw/, as officials see it in their folder (mapped once per file)."""
+    if df.height == 0:
+        return df
+    files = df["source_file"].drop_nulls().unique().to_list()
+    return df.with_columns(pl.col("source_file").replace({f: _relative(raw, f) for f in files}))
 
 
 def _relative(raw: Path, path: str) -> str:

@@ -19,7 +19,7 @@ from annex.findings import ReadResult, finding
 from annex.municipalities import MunicipalityIndex, find_municipality
 from annex.report_layout import (ISHIKAI, SHICHOSON, hub_kind, institution_type, operator_kind, split_municipalities,
                                  torikumi_numbers, yes_no)
-from annex.reports import ReportFile, identify_sender, read_report
+from annex.reports import ReportFile, identify_sender, read_report, validate_reports
 
 REPORT_DIRS = {"ishikai": ISHIKAI, "shichoson": SHICHOSON}
 REPORT_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".csv"}
@@ -322,6 +322,7 @@ def read_prefecture_reports(pref_dir: Path, pref_code: str, index: MunicipalityI
             identify_sender(rep, ishikai_ids if kind == "ishikai" else muni_ids)
             by_kind.setdefault(kind, []).append(rep)
             out.files.append(rep)
+        validate_reports(by_kind.get(kind, []), REPORT_DIRS[kind])
     out.institution_reports = check_institution_reports(by_kind.get("ishikai", []), InstitutionLookup(institutions),
                                                         areas, index, pref_code)
     out.hub_reports = check_hub_reports(by_kind.get("shichoson", []), areas, index, pref_code)

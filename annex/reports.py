@@ -298,11 +298,27 @@ def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
     for s in other_data_sheets:
         res.findings.append(finding(path, s, None, None, None, "sheet_not_recognised",
                                     f"シート「{s}」には表の見出しが見つからないため読みませんでした。", "warning"))
-    df = pl.DataFrame(records, schema=schema)
-    ok, found = validate(df, MODELS[kind.kind], str(path))
-    res.findings.extend(found)
-    res.accepted = ok
+    # validated later, with every other file of the prefecture in one pandera call: validate_reports()
+    res.accepted = pl.DataFrame(records, schema=schema)
     return rep
+
+
+def validate_reports(reps: list[ReportFile], kind: ReportKind) -> None:
+    """pandera, lazily, over the rows of all these files at once; each file keeps its passing rows and gets
+    its own findings (row numbers as the sender sees them)."""
+    frames = [r.result.accepted for r in reps if r.result.status == "read" and r.result.accepted.height]
+    if not frames:
+        return
+    ok, found = validate(pl.concat(frames), MODELS[kind.kind], "", file_col="source_file")
+    by_file: dict[str, list[dict]] = {}
+    for f in found:
+        by_file.setdefault(f["source_file"], []).append(f)
+    parts = {k[0]: v for k, v in ok.partition_by("source_file", as_dict=True).items()} if ok.height else {}
+    for r in reps:
+        if r.result.status != "read":
+            continue
+        r.result.findings.extend(by_file.get(r.path, []))
+        r.result.accepted = parts.get(r.path, ok.head(0))
 
 
 def _looks_like_table(grid: Grid) -> bool:

@@ -1,0 +1,177 @@
+"""`annex bench`: wall time and peak RSS of the refresh against the floor.
+
+Each phase runs in its own child process (so that peak RSS is the phase's own, read with os.wait4):
+  (a) cold      — empty output folder and cache: every file parsed, linked, built, exported;
+  (b) warm      — the same again, nothing changed (the fingerprint check: nothing rebuilt);
+  (c) changed   — one report edited (a line appended), then refreshed (parse cache warm);
+  (d) floor     — the same input files only read by the fastest readers (polars for CSV inside the zips,
+                  calamine for every sheet of every workbook) and the same number of output cells only
+                  written by xlsxwriter (constant_memory).
+Prefect is not in the measured path (annex.pipeline.run, the flow's logic without orchestration): its
+server start is a one-off cost the issue excludes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+PHASES = ["cold", "warm", "changed", "floor"]
+TARGETS = {"national": {"cold": 30.0, "warm": 3.0, "changed": 5.0, "rss_mb": 2048, "ratio": 1.5},
+           "prefecture": {"cold": 5.0}}
+
+
+def _child(code: str, *args: str) -> tuple[float, float, dict]:
+    """Run code in a fresh interpreter; (wall seconds, peak RSS MB, JSON it printed last)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"計測中の処理が失敗しました（終了コード {os.waitstatus_to_exitcode(status)}）")
+    last = out.strip().splitlines()[-1] if out.strip() else "{}"
+    return wall, usage.ru_maxrss / 1024, json.loads(last)
+
+
+RUN = """
+import json, sys
+from pathlib import Path
+from annex.pipeline import run
+r = run(Path(sys.argv[1]), Path(sys.argv[2]))
+print(json.dumps({"unchanged": r["unchanged"], "facility_links": r["facility_links"],
+                  "institution_reports": r["institution_reports"]}))
+"""
+
+FLOOR = """
+import io, json, sys, zipfile
+from pathlib import Path
+import polars as pl
+import xlsxwriter
+from python_calamine import CalamineWorkbook
+raw, out, cells = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+rows = 0
+for p in sorted(raw.rglob("*")):
+    if p.name.startswith(".") or not p.is_file():
+        continue
+    s = p.name.lower()
+    if s.endswith(".zip"):
+        with zipfile.ZipFile(p) as z:
+            for m in z.namelist():
+                rows += pl.read_csv(io.BytesIO(z.read(m)), infer_schema=False, truncate_ragged_lines=True).height
+    elif s.endswith(".csv"):
+        rows += pl.read_csv(p, infer_schema=False, has_header=False, truncate_ragged_lines=True,
+                            encoding="utf8-lossy").height
+    elif s.endswith((".xlsx", ".xls")):
+        wb = CalamineWorkbook.from_path(str(p))
+        for name in wb.sheet_names:
+            rows += len(wb.get_sheet_by_name(name).to_python())
+wb = xlsxwriter.Workbook(str(out / "floor.xlsx"), {"constant_memory": True})
+ws = wb.add_worksheet()
+width = 20
+for i in range(cells):
+    ws.write_string(i // width, i % width, "在宅医療")
+wb.close()
+print(json.dumps({"rows_read": rows, "cells_written": cells}))
+"""
+
+
+def output_cells(out: Path) -> int:
+    """Cells in the workbooks a refresh wrote (annex, national summary, returns)."""
+    from python_calamine import CalamineWorkbook
+    n = 0
+    for p in [*out.glob("*.xlsx"), *(out / "returns").glob("*.xlsx")]:
+        wb = CalamineWorkbook.from_path(str(p))
+        for name in wb.sheet_names:
+            n += sum(1 for row in wb.get_sheet_by_name(name).to_python() for v in row if v not in ("", None))
+    return n
+
+
+def change_one_report(raw: Path) -> Path | None:
+    """Append a blank line to one CSV report (or re-save one workbook's bytes under a new name)."""
+    reports = sorted(raw.glob("*/reports/*/*.csv")) or sorted(raw.glob("*/reports/*/*.xlsx"))
+    if not reports:
+        return None
+    p = reports[0]
+    if p.suffix == ".csv":
+        with open(p, "ab") as f:
+            f.write(b"\r\n")
+    else:
+        shutil.copy(p, p.with_name(p.stem + "_再提出" + p.suffix))
+    return p
+
+
+def bench(data: Path, scale: str, work: Path) -> list[dict]:
+    raw = work / "raw"
+    if raw.exists():
+        shutil.rmtree(raw)
+    shutil.copytree(data, raw, ignore=shutil.ignore_patterns("truth", "*.py"))
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    results = []
+    for phase in PHASES:
+        if phase == "changed":
+            change_one_report(raw)
+        if phase == "floor":
+            floor_out = work / "floor"
+            floor_out.mkdir(exist_ok=True)
+            wall, rss, info = _child(FLOOR, str(raw), str(floor_out), str(output_cells(out)))
+        else:
+            wall, rss, info = _child(RUN, str(raw), str(out))
+        results.append({"scale": scale, "phase": phase, "wall_s": round(wall, 2), "peak_rss_mb": round(rss),
+                        **info})
+    return results
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| scale | phase | wall (s) | peak RSS (MB) | target | note |", "|---|---|---:|---:|---|---|"]
+    by = {(r["scale"], r["phase"]): r for r in results}
+    for r in results:
+        t = TARGETS.get(r["scale"], {})
+        target = f"≤ {t[r['phase']]:g} s" if r["phase"] in t else ""
+        note = ""
+        if r["phase"] == "cold" and (r["scale"], "floor") in by:
+            ratio = r["wall_s"] / max(by[(r["scale"], "floor")]["wall_s"], 0.01)
+            note = f"(a)/(d) = {ratio:.2f}" + (f" (target ≤ {t['ratio']})" if "ratio" in t else "")
+        if r["phase"] == "floor":
+            note = f"{r.get('rows_read', 0):,} rows read, {r.get('cells_written', 0):,} cells written"
+        if r["phase"] == "warm":
+            note = "nothing rebuilt" if r.get("unchanged") else "rebuilt"
+        lines.append(f"| {r['scale']} | {r['phase']} | {r['wall_s']:.2f} | {r['peak_rss_mb']:,} | {target} | {note} |")
+    return "\n".join(lines)
+
+
+def register_cli(subparsers) -> None:
+    b = subparsers.add_parser("bench", help="処理時間とメモリを計測します（下限＝読むだけ・書くだけとの比較）",
+                              description="全国規模または1都道府県規模の入力で、初回・変更なし再実行・報告1件変更・"
+                                          "下限（読むだけ・書くだけ）の経過時間と最大メモリを計測します。")
+    b.add_argument("--scale", choices=["national", "prefecture"], default="national", help="規模（既定: national）")
+    b.add_argument("--data", type=Path, metavar="DIR",
+                   help="入力フォルダ（既定: annex synth で一時フォルダに生成）")
+    b.add_argument("--work", type=Path, metavar="DIR", help="作業フォルダ（既定: 一時フォルダ）")
+    b.add_argument("--json", type=Path, metavar="FILE", help="結果を JSON でも書き出します")
+    b.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="annex-bench-") as tmp:
+        work = args.work or Path(tmp)
+        data = args.data
+        if data is None:
+            from annex import synth
+            data = work / "synth"
+            t0 = time.perf_counter()
+            synth.generate(data, args.scale)
+            print(f"入力を生成しました（{time.perf_counter() - t0:.1f} 秒）: {data}")
+        results = bench(data, args.scale, work)
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    return 0
