@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_cli(sub)
     from annex.bench import register_cli as bench_cli
     bench_cli(sub)
+    from annex.synth import register_cli as synth_cli
+    synth_cli(sub)
     args = ap.parse_args(argv)
     return args.func(args)
 

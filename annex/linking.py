@@ -39,7 +39,7 @@ class Side:
     name_key: str
     full_key: str
     address_key: str
-    kind: str | None    # hospital / clinic / None (unknown)
+    kind: str | None    # hospital / clinic / dental / None (unknown)
     block: str          # municipality code (or "pref:XX" when unknown)
     pref_code: str
 
@@ -75,6 +75,10 @@ def address_score(a: Side, b: Side) -> float:
 
 
 def compatible(a: Side, b: Side) -> bool:
+    """Hospital never with clinic; dental (歯科) only with dental — a 医科 clinic and the dental clinic in the
+    same building share an address, and the same-address rule must not pair them."""
+    if (a.kind == "dental") != (b.kind == "dental"):
+        return False
     return a.kind is None or b.kind is None or a.kind == b.kind
 
 
@@ -93,7 +97,9 @@ def make_sides(df: pl.DataFrame, key: str, kind_col: str | None, index) -> list[
         if muni:
             _, street = index.resolve(r["pref_code"], street)
         kind = r.get(kind_col) if kind_col else None
-        kind = kind if kind in ("hospital", "clinic") else text.kind_hint(r["name"])
+        if kind != "dental" and r.get("tensuhyo") == "3":
+            kind = "dental"  # a 歯科 code (点数表 3)
+        kind = kind if kind in ("hospital", "clinic", "dental") else text.kind_hint(r["name"])
         out.append(Side(r[key], r["name"], text.name_key(r["name"]), text.full_name_key(r["name"]),
                         text.address_key(street), kind, muni or f"pref:{r['pref_code']}", r["pref_code"]))
     return out

@@ -197,7 +197,11 @@ def address_parts(key: str) -> tuple[str, str]:
 def kind_hint(name: str | None) -> str | None:
     """'hospital' / 'clinic' when the name says so, else None. Used to refuse cross-kind links."""
     t = basic(name)
-    if "病院" in t:
+    # what the name ends with decides: 竹本病院附属富山クリニック is a clinic, 〇〇医院 is a clinic,
+    # 〇〇クリニック病院 a hospital; only then whatever it contains
+    if re.search("(診療所|クリニック|医院|クリニーク)(分院|本院)?$", t):
+        return "clinic"
+    if re.search("病院(分院|本院)?$", t) or "病院" in t and not re.search("診療所|クリニック|医院", t):
         return "hospital"
     if re.search("診療所|クリニック|医院|クリニーク", t):
         return "clinic"
