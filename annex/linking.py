@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from pathlib import Path
 
 import polars as pl
+
+from rapidfuzz.fuzz import ratio as _ratio
 
 from annex import text
 from annex.csvio import EncodingError, decode, rows_with_line_numbers
@@ -44,6 +45,12 @@ class Side:
     pref_code: str
 
 
+def similarity(a: str, b: str) -> float:
+    """2·(matching characters)/(total characters), as difflib's SequenceMatcher.ratio measures it, computed by
+    rapidfuzz (the longest-common-subsequence form, C speed: millions of pairs at national scale)."""
+    return _ratio(a, b) / 100.0
+
+
 def name_score(a: Side, b: Side) -> float:
     if not a.name_key or not b.name_key:
         return 0.0
@@ -52,7 +59,7 @@ def name_score(a: Side, b: Side) -> float:
     short, long_ = sorted((a.name_key, b.name_key), key=len)
     if len(short) >= 3 and (long_.endswith(short) or long_.startswith(short)):
         return 0.92
-    return round(SequenceMatcher(None, a.name_key, b.name_key).ratio(), 3)
+    return round(similarity(a.name_key, b.name_key), 3)
 
 
 def address_score(a: Side, b: Side) -> float:
@@ -71,7 +78,7 @@ def address_score(a: Side, b: Side) -> float:
             return 0.8   # one source gives the town only (医療情報ネット often does)
     if num_a and num_a == num_b and town_a[:1] == town_b[:1]:
         return 0.9       # same numbers, town written differently (大埇 / 大そね)
-    return round(0.8 * SequenceMatcher(None, a.address_key, b.address_key).ratio(), 3)
+    return round(0.8 * similarity(a.address_key, b.address_key), 3)
 
 
 def compatible(a: Side, b: Side) -> bool:
