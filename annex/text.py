@@ -95,8 +95,10 @@ _CORP_TYPES = (
 )
 _CORP_RE = re.compile(
     "^(?:" + "|".join(map(re.escape, _CORP_TYPES)) + ")"
-    r"(?:[^\s]{0,14}?(?:会|団|機構|組合|連合会|協会|社|センター)(?:\([^)]*\))?)?"
+    r"(?:[^\s]{1,14}?(?:会|団|機構|組合|連合会|協会|社|センター)(?:\([^)]*\))?)?"
 )
+# the 法人格 alone, for a name that is nothing but the corporation (一般社団法人会津坂下地区医師会)
+_CORP_TYPE_ONLY = re.compile("^(?:" + "|".join(map(re.escape, _CORP_TYPES)) + ")")
 # "(財団)" / "(社団)" annotations and similar legal remarks in brackets.
 _LEGAL_PAREN = re.compile(r"\((?:財団|社団|医療法人|社会医療法人|一般|公益)[^)]*\)")
 _PUBLIC_OWNER = re.compile(r"^(?:.{0,16}?(?:企業団|組合)立|.{0,6}?[都道府県市町村]立|国民健康保険|国保|公立)")
@@ -120,6 +122,8 @@ def strip_corporate(name: str) -> str:
     else:
         t = "".join(parts)
         stripped = _CORP_RE.sub("", t, count=1)
+        if len(stripped) < 2:
+            stripped = _CORP_TYPE_ONLY.sub("", t, count=1)
         # never strip a name down to nothing or to a bare kind word
         if len(stripped) >= 2:
             t = stripped

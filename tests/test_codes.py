@@ -89,6 +89,8 @@ def test_inst_code_round_trip(body):
     ("山﨑病院", "山崎病院"), ("檮原町", "梼原町"), ("小籠", "小篭"), ("聖ヶ丘", "聖ケ丘"),
     ("医療法人 博愛会 横浜病院", "横浜病院"), ("社団医療法人　赤坂病院", "赤坂病院"),
     ("独立行政法人国立病院機構高知病院", "高知病院"), ("医療法人仁医会（財団）釜石厚生病院", "釜石厚生病院"),
+    # a body whose own name starts with 会: only the 法人格 goes (it used to lose the 会 too)
+    ("一般社団法人会津坂下地区医師会", "会津坂下地区医師会"),
 ])
 def test_name_key_equal(a, b):
     assert text.name_key(a) == text.name_key(b)
