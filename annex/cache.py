@@ -30,7 +30,15 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path | str) -> str:
+    """sha256 of a file's content. A run needs it three times per input (its fingerprint, the parse-cache key,
+    source_files); it is read once, remembered per path, size and modification time."""
+    st = os.stat(path)
+    return _sha256_of(str(path), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

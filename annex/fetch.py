@@ -26,6 +26,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from annex.cache import file_sha256
 from annex.facility_files import FILE_NAME, MAX_RATIO, check_zip_member, iter_zip_member, parse_file_name
 from annex.reference import FACILITY_DIR, MEIBO_DIR
 
@@ -427,7 +428,7 @@ def fetch_one(client: httpx.Client, raw: Path, target: Target, limits: Limits) -
             names = "・".join(PurePosixPath(urlsplit(u).path).name for u in target.urls)
             error = FetchError(f"{error.message}。試した名前: {names}", status=status, not_found=True)
         if error is None and got is not None:
-            if dest.exists() and _sha256(dest) == got.sha256:
+            if dest.exists() and file_sha256(dest) == got.sha256:
                 result = FileResult(url, "unchanged", dest, got.sha256,
                                     f"前回と同じ内容のため保存し直していません（{_rel(dest, raw)}、sha256 {got.sha256[:12]}…）。",
                                     status, got.size)
@@ -538,14 +539,6 @@ def _rel(path: Path, raw: Path) -> str:
         return str(Path(raw.name) / path.relative_to(raw))
     except ValueError:
         return str(path)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def append_log(log: Path, result: FileResult, raw: Path, tried: list[dict], error: str | None) -> None:

@@ -125,12 +125,9 @@ def read_reports(ref: ReferenceData, pref: Prefecture, links: PrefectureLinks) -
 
 
 def _sha256(path: str) -> str | None:
+    """For source_files: None for a file that is gone or unreadable (it is listed as failed anyway)."""
     try:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return cache_mod.file_sha256(path)
     except OSError:
         return None
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
+from annex.cache import file_sha256
+
 LOG_NAME = "runs.jsonl"
 INPUT_STRUCT = pl.Struct({"source_file": pl.String, "kind": pl.String, "sha256": pl.String, "rows_in": pl.Int64,
                           "accepted": pl.Int64, "rejected": pl.Int64})
@@ -126,14 +128,6 @@ def lock(out: Path, wait: float = 0.0):
 
 
 # --- nothing new, nothing to do ------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # files under raw/ that describe how to fetch, not what to read: a fetch that found nothing new must not
 # make the next refresh rebuild
 NOT_INPUTS = {"reference/fetch_log.jsonl", "reference/sources.toml"}
@@ -150,7 +144,7 @@ def fingerprint(raw: Path, prefs: list[str] | None, as_of: dt.date | None) -> st
         for p in sorted(base.glob(pattern)):
             if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in p.parts) \
                     and p.relative_to(base).as_posix() not in NOT_INPUTS:
-                h.update(str(p.relative_to(base)).encode() + b"\0" + _sha256(p).encode())
+                h.update(str(p.relative_to(base)).encode() + b"\0" + file_sha256(p).encode())
     return h.hexdigest()
 
 
