@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import lru_cache
+from operator import itemgetter
 import unicodedata
 from pathlib import Path
 
@@ -89,6 +90,57 @@ def _title_pref(grid: list[list], header_at: int) -> str | None:
     return None
 
 
+def _column(body: list[list], i: int, width: int) -> pl.Series:
+    """Column i of the sheet body as text, as _cell writes each cell, built in polars (1.5 M rows nationally).
+
+    polars writes a whole float as '12.0' and a datetime with its time: both are brought back to _cell's form
+    (only in columns that hold such cells: a regex over every text column costs seconds nationally).
+    """
+    values = list(map(itemgetter(i), body)) if i < width else [r[i] if i < len(r) else "" for r in body]
+    kinds = set(map(type, values))
+    s = pl.Series(values, dtype=pl.String, strict=False)
+    if float in kinds:
+        s = s.str.replace(r"^(-?\d+)\.0$", "$1")
+    if dt.datetime in kinds:
+        s = s.str.replace(r"^(\d{4}-\d{2}-\d{2}) \d{2}:\d{2}:\d{2}(\.\d+)?$", "$1")
+    return s
+
+
+def _mapped(col: pl.Expr | str, func, dtype=pl.String) -> pl.Expr:
+    """Apply a per-value Python function once per distinct value (名簿 values repeat heavily)."""
+    expr = pl.col(col) if isinstance(col, str) else col
+    return expr.map_batches(lambda s: _map_unique(s, func, dtype), return_dtype=dtype)
+
+
+def _map_unique(s: pl.Series, func, dtype) -> pl.Series:
+    uniq = s.unique().to_list()
+    mapping = {u: func(u) for u in uniq}
+    return s.replace_strict(mapping, return_dtype=dtype, default=None)
+
+
+def _sheet_frame(body: list[list], idx: dict[str, int], first_row: int) -> pl.DataFrame:
+    """The sheet body as text columns, with its Excel row numbers."""
+    width = min(map(len, body), default=0)
+    df = pl.DataFrame({c: _column(body, i, width) for c, i in idx.items()}, schema={c: pl.String for c in idx})
+    df = df.with_columns(pl.all().str.strip_chars().fill_null(""))
+    missing = [c for c in list(HEADER.values()) if c not in df.columns]
+    return df.with_columns([pl.lit("").alias(c) for c in missing]).with_columns(
+        pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias("source_row"))
+
+
+def _carry_down(df: pl.DataFrame) -> pl.DataFrame:
+    """Continuation rows leave the facility columns blank: fill each blank from the facility's first row.
+
+    A facility's first row is one with a 医療機関番号 or a name; rows above the first facility carry nothing.
+    """
+    start = (pl.col("inst_number_raw") != "") | (pl.col("name") != "")
+    return df.with_columns([
+        pl.when(pl.col(c) != "").then(pl.col(c))
+        .otherwise(pl.when(start).then(pl.col(c)).otherwise(None).forward_fill().fill_null(""))
+        .alias(c)
+        for c in FACILITY_COLS])
+
+
 def read_meibo(path: str | Path, prefs: set[str] | None = None,
                pref_code_by_name: dict[str, str] | None = None) -> ReadResult:
     path = Path(path)
@@ -140,26 +192,14 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
         title_pref = _title_pref(grid, header_at)
         as_of = _as_of(grid, header_at)
         res.as_of = as_of.isoformat() if as_of else res.as_of
-        records, carry = [], {}
-        for j, raw in enumerate(body):
-            excel_row = header_at + 2 + j      # 1-based row as Excel shows it
-            res.rows_in += 1
-            cells = {c: _cell(raw[i]) if i < len(raw) else "" for c, i in idx.items()}
-            if not any(_cell(v) for v in raw):
-                res.skipped_blank += 1
-                continue
-            if not cells.get("symbol_raw") and not cells.get("notification_name") and not cells.get("inst_number_raw"):
-                # a note line (※…) under the table
-                res.skipped_blank += 1
-                continue
-            if cells.get("inst_number_raw") or cells.get("name"):
-                carry = {c: cells.get(c, "") for c in FACILITY_COLS}
-            else:
-                cells.update({c: v for c, v in carry.items() if not cells.get(c)})
-            cells["start_cell"] = raw[idx["start_raw"]] if idx["start_raw"] < len(raw) else None
-            cells["source_row"] = excel_row
-            records.append(cells)
-        frames.append(_to_frame(records, path, sheet, title_pref, default_tensu, pref_code_by_name or {},
+        df = _sheet_frame(body, idx, header_at + 2)      # header_at + 2: the 1-based row Excel shows
+        del grid, body
+        res.rows_in += df.height
+        # blank lines and note lines (※…) under the table have no 番号, 届出 or 記号
+        keep = (pl.col("symbol_raw") != "") | (pl.col("notification_name") != "") | (pl.col("inst_number_raw") != "")
+        kept = df.filter(keep)
+        res.skipped_blank += df.height - kept.height
+        frames.append(_to_frame(_carry_down(kept), path, sheet, title_pref, default_tensu, pref_code_by_name or {},
                                 as_of, prefs, res))
     if recognised == 0:
         return failed_file(kind, path, "header_not_found",
@@ -170,58 +210,63 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
     return res
 
 
-def _to_frame(records, path, sheet, title_pref, default_tensu, pref_code_by_name, as_of, prefs,
+def _tensuhyo(default_tensu: str):
+    def f(category: str) -> str:
+        category = unicodedata.normalize("NFKC", category or "")
+        return _TENSUHYO.get(category, default_tensu if not category else category)
+    return f
+
+
+def _parsed_start(value: str) -> dt.date | str | None:
+    """算定開始年月日 -> date, or the reason it cannot be read (a str), or None when blank."""
+    if not value:
+        return None
+    try:
+        return codes.parse_date(value)
+    except codes.DateParseError as exc:
+        return str(exc)
+
+
+def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_code_by_name, as_of, prefs,
               res: ReadResult) -> pl.DataFrame:
-    rows = []
-    for c in records:
-        pref = c.get("pref_code", "")
-        pref = pref.zfill(2) if pref.isdigit() else pref_code_by_name.get(c.get("pref_name") or title_pref or "", "")
-        if prefs is not None and pref and pref not in prefs:
-            res.out_of_scope += 1
-            continue
-        number = codes.parse_inst_number(c.get("inst_number_raw"))
-        category = unicodedata.normalize("NFKC", c.get("category") or "")
-        rows.append({
-            "pref_code": pref, "inst_number": number or c.get("inst_number_raw", ""),
-            "tensuhyo": _TENSUHYO.get(category, default_tensu if not category else category),
-            "name": c.get("name", ""), "address": c.get("address") or None, "postcode": c.get("postcode") or None,
-            "beds_raw": c.get("beds_raw") or None, "city_code": c.get("city_code") or None,
-            "notification_name": c.get("notification_name") or None,
-            "symbol_raw": c.get("symbol_raw", ""), "symbol": normalise_symbol(c.get("symbol_raw", "")),
-            "acceptance_no": c.get("acceptance_no") or None, "start_cell": c.get("start_cell"),
-            "source_sheet": sheet, "source_row": c["source_row"],
-        })
-    schema = {"pref_code": pl.String, "inst_number": pl.String, "tensuhyo": pl.String, "name": pl.String,
-              "address": pl.String, "postcode": pl.String, "beds_raw": pl.String, "city_code": pl.String,
-              "notification_name": pl.String, "symbol_raw": pl.String, "symbol": pl.String,
-              "acceptance_no": pl.String, "start_cell": pl.Object, "source_sheet": pl.String,
-              "source_row": pl.Int64}
-    df = pl.DataFrame(rows, schema=schema)
-    ok, found = validate(df.drop("start_cell"), NotificationList, str(path))
+    """Carried-down text rows -> notifications, column-wise; per-value parsing once per distinct value."""
+    by_name = dict(pref_code_by_name)
+    df = df.with_columns(
+        pref_code=pl.when(pl.col("pref_code").str.contains(r"^\d+$")).then(pl.col("pref_code").str.zfill(2))
+        .otherwise(pl.when(pl.col("pref_name") != "").then(pl.col("pref_name")).otherwise(pl.lit(title_pref or ""))
+                   .replace_strict(by_name, default="", return_dtype=pl.String)))
+    if prefs is not None:
+        out_of_scope = (pl.col("pref_code") != "") & ~pl.col("pref_code").is_in(list(prefs))
+        res.out_of_scope += df.select(out_of_scope.sum()).item()
+        df = df.filter(~out_of_scope)
+    df = df.with_columns(
+        inst_number=pl.coalesce(_mapped("inst_number_raw", codes.parse_inst_number), pl.col("inst_number_raw")),
+        tensuhyo=_mapped("category", _tensuhyo(default_tensu)),
+        symbol=_mapped("symbol_raw", normalise_symbol),
+        source_sheet=pl.lit(sheet, dtype=pl.String),
+        **{c: pl.when(pl.col(c) != "").then(pl.col(c)).otherwise(None)
+           for c in ("address", "postcode", "beds_raw", "city_code", "notification_name", "acceptance_no")})
+    ok, found = validate(df, NotificationList, str(path))
     res.findings += found
-    keep_rows = set(ok["source_row"].to_list())
-    out = []
-    for r in rows:
-        if r["source_row"] not in keep_rows:
-            continue
-        code = codes.inst_code(r["pref_code"], r["tensuhyo"], r["inst_number"])
-        if not codes.inst_code_check_ok(code):
-            res.findings.append(finding(path, sheet, r["source_row"], "医療機関番号", r["inst_number"], "check_digit",
-                                        f"医療機関コード {code} の検査数字が合いません。番号の写し間違いがないか確認してください"
-                                        "（行は取り込みます）。", severity="warning"))
-        start = None
-        if r["start_cell"] not in (None, ""):
-            try:
-                start = codes.parse_date(r["start_cell"])
-            except codes.DateParseError as exc:
-                res.findings.append(finding(path, sheet, r["source_row"], "算定開始年月日", r["start_cell"],
-                                            "date_format", f"{exc}（行は取り込み、開始日は空欄とします）。",
-                                            severity="warning"))
-        beds = int(r["beds_raw"]) if r["beds_raw"] and r["beds_raw"].isdigit() else None
-        out.append({"inst_code": code, "pref_code": r["pref_code"], "tensuhyo": r["tensuhyo"], "name": r["name"],
-                    "address": r["address"], "postcode": r["postcode"], "beds": beds, "city_code": r["city_code"],
-                    "notification_name": r["notification_name"], "symbol_raw": r["symbol_raw"],
-                    "symbol": r["symbol"], "acceptance_no": r["acceptance_no"], "start_date": start,
-                    "as_of": as_of, "source_file": str(path), "source_sheet": r["source_sheet"],
-                    "source_row": r["source_row"]})
-    return pl.DataFrame(out, schema=NOTIFICATION_COLUMNS)
+    ok = ok.with_columns(inst_code=pl.col("pref_code") + pl.col("tensuhyo") + pl.col("inst_number"))
+    ok = ok.with_columns(check_ok=_mapped("inst_code", codes.inst_code_check_ok, pl.Boolean))
+    for r in ok.filter(~pl.col("check_ok")).select("source_row", "inst_number", "inst_code").iter_rows():
+        res.findings.append(finding(path, sheet, r[0], "医療機関番号", r[1], "check_digit",
+                                    f"医療機関コード {r[2]} の検査数字が合いません。番号の写し間違いがないか確認してください"
+                                    "（行は取り込みます）。", severity="warning"))
+    starts = {u: _parsed_start(u) for u in ok["start_raw"].unique().to_list()}
+    unreadable = [u for u, v in starts.items() if isinstance(v, str)]
+    for row, value in ok.filter(pl.col("start_raw").is_in(unreadable)).select("source_row", "start_raw").iter_rows():
+        if isinstance(starts.get(value), str):
+            res.findings.append(finding(path, sheet, row, "算定開始年月日", value, "date_format",
+                                        f"{starts[value]}（行は取り込み、開始日は空欄とします）。", severity="warning"))
+    dates = {u: v for u, v in starts.items() if isinstance(v, dt.date)}
+    return ok.select(
+        "inst_code", "pref_code", "tensuhyo", "name", "address", "postcode",
+        beds=pl.when(pl.col("beds_raw").str.contains(r"^\d+$")).then(pl.col("beds_raw").cast(pl.Int32, strict=False)),
+        city_code="city_code", notification_name="notification_name", symbol_raw="symbol_raw", symbol="symbol",
+        acceptance_no="acceptance_no",
+        start_date=pl.col("start_raw").replace_strict(dates, default=None, return_dtype=pl.Date),
+        as_of=pl.lit(as_of, dtype=pl.Date), source_file=pl.lit(str(path), dtype=pl.String),
+        source_sheet="source_sheet", source_row="source_row",
+    ).select(list(NOTIFICATION_COLUMNS)).cast(NOTIFICATION_COLUMNS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # 取組事項 texts, quoted from the 在宅医療の体制構築に係る指針 (2023-03-31) as summarised in domain.md
 INSTITUTION_TORIKUMI = [
@@ -56,13 +57,21 @@ NO = {"", "×", "✕", "✗", "-", "ー", "―", "－", "無", "なし", "無し
 def clean(value: object) -> str:
     """Cell text as compared: NFKC (full-width digits and letters to half-width), trimmed, no inner
     line breaks. Circled digits are kept (NFKC would turn ① into 1)."""
+    if value.__class__ is str:
+        return _clean_text(value)   # the common case: labels and values repeat across 1,851 reports
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    t = str(value)
+    return _clean_text(str(value))
+
+
+@lru_cache(maxsize=1 << 17)
+def _clean_text(t: str) -> str:
+    if t.isascii() and t.isprintable():
+        return " ".join(t.split())
     t = "".join(ch if ch in CIRCLED else unicodedata.normalize("NFKC", ch) for ch in t)
     t = re.sub(r"[\u200b\u200c\u200d\ufeff]", "", t)
     return re.sub(r"\s+", " ", t).strip()
@@ -168,8 +177,13 @@ class Column:
 
 
 def header_key(label: object) -> str:
+    return _header_key(clean(label))
+
+
+@lru_cache(maxsize=1 << 15)
+def _header_key(cleaned: str) -> str:
     """Header text compared across layouts: NFKC, no spaces/line breaks, no ※notes, circled digits kept."""
-    t = clean(label).replace(" ", "")
+    t = cleaned.replace(" ", "")
     t = re.sub(r"※.*$", "", t)
     t = re.sub(r"[(（](必須|任意|○|○印|〇|○または空欄|○か空欄|該当に○|該当するものに○)[)）]$", "", t)
     return t

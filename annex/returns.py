@@ -62,7 +62,7 @@ def write_returns(out_dir: Path, per_pref: list[PrefectureReports], index: Munic
 
 def _write_one(path: Path, label: str, reps: list[ReportFile], pref_name: str, today: dt.date) -> None:
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False})
+                                         "strings_to_numbers": False, "in_memory": True})
     base = {"font_name": FONT, "font_size": 10, "valign": "top"}
     f_title = wb.add_format({**base, "font_size": 14, "bold": True})
     f_text = wb.add_format(base)

@@ -185,6 +185,7 @@ def address_key(address: str | None) -> str:
     return t.rstrip("-")
 
 
+@lru_cache(maxsize=262144)
 def address_parts(key: str) -> tuple[str, str]:
     """Split an address_key into (town, numbers): the place name with 大字/字 removed, and the number blocks.
 
