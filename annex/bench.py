@@ -23,6 +23,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import polars as pl
+
 PHASES = ["cold", "warm", "changed", "floor"]
 TARGETS = {"national": {"cold": 30.0, "warm": 3.0, "changed": 5.0, "rss_mb": 2048, "ratio": 1.5},
            "prefecture": {"cold": 5.0}}
@@ -108,6 +110,23 @@ def change_one_report(raw: Path) -> Path | None:
     return p
 
 
+def link_quality(db: Path, truth: Path) -> dict | None:
+    """facility_links of a cold run against the generator's true pairs (truth/links.csv): precision, recall."""
+    if not truth.is_file() or not db.is_file():
+        return None
+    import duckdb
+    true_pairs = set(tuple(r) for r in pl.read_csv(truth, infer_schema=False).select("inst_code", "facility_id").rows())
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        got = set(con.execute("SELECT inst_code, facility_id FROM facility_links").fetchall())
+    finally:
+        con.close()
+    correct = len(got & true_pairs)
+    return {"links": len(got), "correct": correct, "true_pairs": len(true_pairs),
+            "precision": correct / len(got) if got else 1.0, "recall": correct / len(true_pairs) if true_pairs else 1.0,
+            "wrong": sorted(got - true_pairs)[:20]}
+
+
 def bench(data: Path, scale: str, work: Path) -> list[dict]:
     raw = work / "raw"
     if raw.exists():
@@ -127,6 +146,10 @@ def bench(data: Path, scale: str, work: Path) -> list[dict]:
             wall, rss, info = _child(RUN, str(raw), str(out))
         results.append({"scale": scale, "phase": phase, "wall_s": round(wall, 2), "peak_rss_mb": round(rss),
                         **info})
+        if phase == "cold":
+            quality = link_quality(out / "annex.duckdb", data / "truth" / "links.csv")
+            if quality:
+                results[-1]["link_quality"] = quality
     return results
 
 
@@ -172,6 +195,11 @@ def _cli(args: argparse.Namespace) -> int:
             print(f"入力を生成しました（{time.perf_counter() - t0:.1f} 秒）: {data}")
         results = bench(data, args.scale, work)
     print(table(results))
+    for r in results:
+        q = r.get("link_quality")
+        if q:
+            print(f"紐付けの精度（生成データの正解 {q['true_pairs']:,} 組と比較）: {q['links']:,} 件中 正解 {q['correct']:,} 件 — "
+                  f"precision {q['precision']:.5%}, recall {q['recall']:.3%}")
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import polars as pl
 
+import numpy as np
+from rapidfuzz.distance import Postfix, Prefix
 from rapidfuzz.fuzz import ratio as _ratio
+from rapidfuzz.process import cdist
 
 from annex import text
 from annex.csvio import EncodingError, decode, rows_with_line_numbers
@@ -240,47 +243,68 @@ def link(institutions: list[Side], facilities: list[Side],
 
 
 FULL_PAIRS_UP_TO = 4_000   # a block this small is compared pair by pair, as it always was
-BIGRAM_CANDIDATES = 8      # otherwise: per institution, the facilities sharing most name bigrams
-
-
-def _bigrams(key: str) -> set[str]:
-    return {key[i:i + 2] for i in range(len(key) - 1)} or ({key} if key else set())
+NAME_CANDIDATES = 8        # otherwise: per institution, the facilities with the most similar names
+CHUNK_ROWS = 256           # institutions per matrix in a large block (memory: rows × facilities × 8 bytes)
+KEEP_FROM = 0.28           # pairs surely scoring below 0.3 change nothing below (see _plausible_pairs)
 
 
 def candidate_pairs(insts: list[Side], facs: list[Side]):
-    """Pairs worth scoring in one municipality. Small blocks: every pair. Large ones (a Tokyo ward has
-    thousands of clinics): pairs sharing the name key, the full name, the street address or its town part,
-    plus each institution's facilities with the most name bigrams in common — linear in the block instead of
-    quadratic, and every pair the passes below could accept is among them (they need an equal name, an
-    equal address, or a close name)."""
-    if len(insts) * len(facs) <= FULL_PAIRS_UP_TO:
-        for i in insts:
-            for f in facs:
-                yield i, f
-        return
-    index: dict[tuple[str, str], list[Side]] = {}
-    grams: dict[str, list[int]] = {}
-    for n, f in enumerate(facs):
-        for k in (("n", f.name_key), ("F", f.full_key), ("a", f.address_key),
-                  ("t", text.address_parts(f.address_key)[0])):
-            if k[1]:
-                index.setdefault(k, []).append(f)
-        for g in _bigrams(f.name_key):
-            grams.setdefault(g, []).append(n)
-    for i in insts:
-        seen: set[str] = set()
-        for k in (("n", i.name_key), ("F", i.full_key), ("a", i.address_key),
-                  ("t", text.address_parts(i.address_key)[0])):
-            for f in index.get(k, ()) if k[1] else ():
-                if f.key not in seen:
-                    seen.add(f.key)
-                    yield i, f
-        shared = Counter(n for g in _bigrams(i.name_key) for n in grams.get(g, ()))
-        for n, _ in shared.most_common(BIGRAM_CANDIDATES):
-            f = facs[n]
-            if f.key not in seen:
-                seen.add(f.key)
-                yield i, f
+    """Pairs worth scoring in one municipality. Small blocks: every pair that could score 0.3. Large ones (a
+    Tokyo ward has thousands of clinics): of those, the pairs sharing the name key, the full name, the street
+    address or its town part, plus each institution's facilities with the most similar names — every pair the
+    passes below could accept is among them (they need an equal name, an equal address, or a close name)."""
+    large = len(insts) * len(facs) > FULL_PAIRS_UP_TO
+    for lo in range(0, len(insts), CHUNK_ROWS if large else len(insts) or 1):
+        yield from _plausible_pairs(insts[lo:lo + CHUNK_ROWS] if large else insts, facs, large)
+
+
+def _plausible_pairs(insts: list[Side], facs: list[Side], shortlist: bool = False):
+    """Pairs of (a chunk of) a block whose score could reach KEEP_FROM, found with whole-block matrices in C.
+
+    The bound is an over-estimate of W_NAME·name_score + W_ADDR·address_score (each rule at its highest), so no
+    pair scoring 0.3 or more is dropped. Nothing below needs pairs under 0.3: a link needs 0.85 and a clear
+    margin of 0.1, a review entry needs at least 0.4 and counts competitors within 0.1 of it. With shortlist,
+    only the pairs sharing a key or among an institution's most similar names are kept (large blocks).
+    """
+    ni, nf = [s.name_key for s in insts], [s.name_key for s in facs]
+    ai, af = [s.address_key for s in insts], [s.address_key for s in facs]
+    name_sim = _cdist(ni, nf, _ratio) / 100.0
+    short = np.minimum.outer(np.array([len(k) for k in ni]), np.array([len(k) for k in nf]))
+    contained = (short >= 3) & ((_cdist(ni, nf, Prefix.similarity) >= short) |
+                                (_cdist(ni, nf, Postfix.similarity) >= short))
+    name_ub = np.maximum(name_sim, np.where(contained, 0.92, 0.0))
+    full_eq = _equal([s.full_key for s in insts], [s.full_key for s in facs])
+    name_ub = np.maximum(name_ub, full_eq)
+    addr_ub = _cdist(ai, af, _ratio) / 100.0 * 0.8
+    short_a = np.minimum.outer(np.array([len(k) for k in ai]), np.array([len(k) for k in af]))
+    addr_ub = np.maximum(addr_ub, np.where((short_a > 0) & (_cdist(ai, af, Prefix.similarity) >= short_a), 1.0, 0.0))
+    parts_i, parts_f = [text.address_parts(k) for k in ai], [text.address_parts(k) for k in af]
+    town_eq = _equal([p[0] for p in parts_i], [p[0] for p in parts_f])
+    addr_ub = np.maximum(addr_ub, 0.95 * town_eq)
+    addr_ub = np.maximum(addr_ub, 0.9 * _equal([p[1] for p in parts_i], [p[1] for p in parts_f]))
+    keep = W_NAME * name_ub + W_ADDR * addr_ub >= KEEP_FROM
+    if shortlist:
+        shared_key = (_equal(ni, nf) + full_eq + _equal(ai, af) + town_eq) > 0
+        # the most similar names: stable order, so ties go to the facility listed first (reproducible)
+        top = np.argsort(-name_sim, axis=1, kind="stable")[:, :NAME_CANDIDATES]
+        similar = np.zeros_like(keep)
+        np.put_along_axis(similar, top, True, axis=1)
+        keep &= shared_key | similar
+    for a, b in zip(*np.nonzero(keep)):
+        yield insts[a], facs[b]
+
+
+def _cdist(a: list[str], b: list[str], scorer) -> np.ndarray:
+    # both cores for a large matrix (rapidfuzz releases the GIL); threads cost more than they save on a small one
+    return cdist(a, b, scorer=scorer, dtype=np.float64, workers=-1 if len(a) * len(b) > 50_000 else 1)
+
+
+def _equal(a: list[str], b: list[str]) -> np.ndarray:
+    """1.0 where the two (non-empty) values are equal."""
+    ids: dict[str, int] = {}
+    ia = np.array([ids.setdefault(v, len(ids)) if v else -1 for v in a])
+    ib = np.array([ids.setdefault(v, len(ids)) if v else -2 for v in b])
+    return (ia[:, None] == ib[None, :]).astype(np.float64)
 
 
 def _unique_exact_names(insts, facs, pairs, taken_i, taken_f):

@@ -66,6 +66,14 @@ class MunicipalityIndex:
             self._names.setdefault(r["code"][:2], []).append((text.basic(r["name"]), code))
         for names in self._names.values():
             names.sort(key=lambda t: -len(t[0]))
+        # the same lists split by the names' first two characters (no municipality name is shorter): resolve
+        # tries a handful of names instead of every name in the prefecture (320 k addresses nationally)
+        self._by_head: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        for pref, names in self._names.items():
+            heads = self._by_head.setdefault(pref, {})
+            for name, code in names:
+                heads.setdefault(name[:2], []).append((name, code))
+        self._pref_name_lengths = sorted({len(n) for n in self.pref_code_by_name}, reverse=True)
 
     def current(self, code6: str | None) -> str | None:
         """The code in force for code6: itself, its successor if abolished, None if unknown."""
@@ -84,9 +92,9 @@ class MunicipalityIndex:
 
     def strip_prefecture(self, address: str) -> str:
         t = text.basic(address)
-        for name in self.pref_code_by_name:
-            if t.startswith(name):
-                return t[len(name):]
+        for n in self._pref_name_lengths:
+            if t[:n] in self.pref_code_by_name:
+                return t[n:]
         return t
 
     def resolve(self, pref_code: str, address: str | None) -> tuple[str | None, str]:
@@ -96,12 +104,15 @@ class MunicipalityIndex:
         (岩手郡雫石町…, 幡多郡黒潮町…). Longest name first, so 札幌市中央区 wins over 札幌市.
         """
         t = self.strip_prefecture(address or "")
-        names = self._names.get(pref_code, [])
-        for candidate in (t, re.sub(r"^[^市区町村]{1,6}?郡", "", t)):
-            for name, code in names:
+        heads = self._by_head.get(pref_code, {})
+        for candidate in (t, _GUN.sub("", t)):
+            for name, code in heads.get(candidate[:2], ()):
                 if candidate.startswith(name):
                     return code, candidate[len(name):]
         return None, t
+
+
+_GUN = re.compile(r"^[^市区町村]{1,6}?郡")
 
 
 def find_municipality(index: MunicipalityIndex, value: str, pref_code: str) -> tuple[str | None, list[str]]:

@@ -63,8 +63,8 @@ class PrefectureLinks:
 
 
 def pref_notifications(ref: ReferenceData, pref_code: str) -> pl.DataFrame:
-    notes = ref.notifications()
-    return notes.filter(pl.col("pref_code") == pref_code) if notes.height else pl.DataFrame(schema=NOTIFICATION_COLUMNS)
+    notes = ref.of_prefecture("notifications", pref_code)
+    return notes if notes.width else pl.DataFrame(schema=NOTIFICATION_COLUMNS)
 
 
 def _frame_hash(df: pl.DataFrame) -> str:
@@ -77,9 +77,9 @@ def _frame_hash(df: pl.DataFrame) -> str:
 def link_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path | None = None) -> PrefectureLinks:
     """Institutions of one prefecture and their links to 医療情報ネット facilities."""
     notes = pref_notifications(ref, pref.code)
-    codes = ref.code_list().filter(pl.col("pref_code") == pref.code)
+    codes = ref.of_prefecture("code_list", pref.code)
     inst, found = institutions(notes, ref.index, codes)
-    fac = ref.facilities().filter(pl.col("pref_code") == pref.code)
+    fac = ref.of_prefecture("facilities", pref.code)
     override_path = pref.dir / "facility_link_overrides.csv"
     overrides = linking.read_overrides(override_path) if override_path.exists() else None
     if overrides is not None:

@@ -48,9 +48,22 @@ class ReferenceData:
     meibo_files: list[ReadResult] = field(default_factory=list)
     code_lists: list[ReadResult] = field(default_factory=list)
 
+    _parts: dict = field(default_factory=dict, repr=False, compare=False)
+
     @property
     def results(self) -> list[ReadResult]:
         return [self.master, *self.facility_files, *self.meibo_files, *self.code_lists]
+
+    def of_prefecture(self, what: str, pref_code: str) -> pl.DataFrame:
+        """facilities / notifications / code_list of one prefecture. Nationally each is split once, not
+        filtered out of 1.5 M rows for every prefecture; the split is redone when files were added."""
+        frame = getattr(self, what)()
+        stamp = (len(self.facility_files), len(self.meibo_files), len(self.code_lists))
+        if self._parts.get(what, (None,))[0] != stamp:
+            parts = frame.partition_by("pref_code", as_dict=True) if frame.height else {}
+            self._parts[what] = (stamp, {k[0]: v for k, v in parts.items()})
+        part = self._parts[what][1].get(pref_code)
+        return part if part is not None else frame.clear()
 
     def code_list(self) -> pl.DataFrame:
         frames = [r.accepted for r in self.code_lists if r.accepted.height]

@@ -19,3 +19,20 @@ def test_bench_phases_on_one_prefecture(tmp_path):
     assert by["warm"]["wall_s"] < by["cold"]["wall_s"]
     out = table(results)
     assert "(a)/(d) =" in out and "≤ 5 s" in out and "nothing rebuilt" in out
+
+
+def test_link_quality_against_truth(tmp_path):
+    """Precision/recall of facility_links against truth/links.csv: a wrong and a missed pair both count."""
+    import duckdb
+    from annex.bench import link_quality
+    db = tmp_path / "annex.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE facility_links (inst_code VARCHAR, facility_id VARCHAR)")
+    con.execute("INSERT INTO facility_links VALUES ('0310110001', 'F1'), ('0310110002', 'F9')")
+    con.close()
+    truth = tmp_path / "links.csv"
+    truth.write_text("inst_code,facility_id\n0310110001,F1\n0310110002,F2\n0310110003,F3\n0310110004,F4\n",
+                     encoding="utf-8")
+    q = link_quality(db, truth)
+    assert (q["links"], q["correct"], q["true_pairs"]) == (2, 1, 4)
+    assert q["precision"] == 0.5 and q["recall"] == 0.25 and q["wrong"] == [("0310110002", "F9")]
