@@ -1,6 +1,7 @@
 """`annex bench`: wall time and peak RSS of the refresh against the floor.
 
-Each phase runs in its own child process (so that peak RSS is the phase's own, read with os.wait4):
+Each phase runs in its own child process; peak RSS is the phase's own (os.wait4), or, when it spreads work over
+worker processes, the peak of the sum over its process tree (sampled every 50 ms), whichever is larger:
   (a) cold      — empty output folder and cache: every file parsed, linked, built, exported;
   (b) warm      — the same again, nothing changed (the fingerprint check: nothing rebuilt);
   (c) changed   — one report edited (a line appended), then refreshed (parse cache warm);
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -30,17 +32,53 @@ TARGETS = {"national": {"cold": 30.0, "warm": 3.0, "changed": 5.0, "rss_mb": 204
            "prefecture": {"cold": 5.0}}
 
 
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants (worker processes included), from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            with open(f"/proc/{d}/statm", "rb") as f:
+                rss[int(d)] = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total / 2**20
+
+
 def _child(code: str, *args: str) -> tuple[float, float, dict]:
-    """Run code in a fresh interpreter; (wall seconds, peak RSS MB, JSON it printed last)."""
+    """Run code in a fresh interpreter; (wall seconds, peak RSS MB, JSON it printed last).
+
+    Peak RSS is the larger of the process's own peak (wait4) and the peak of the sum over its process tree,
+    sampled every 50 ms — a run that spreads work over worker processes is charged for all of them."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"計測中の処理が失敗しました（終了コード {os.waitstatus_to_exitcode(status)}）")
     last = out.strip().splitlines()[-1] if out.strip() else "{}"
-    return wall, usage.ru_maxrss / 1024, json.loads(last)
+    return wall, max(usage.ru_maxrss / 1024, peak[0]), json.loads(last)
 
 
 RUN = """

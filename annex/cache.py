@@ -59,6 +59,14 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def is_cached(cache: Path | None, path: Path, kind: str, params: str) -> bool:
+    """Whether cached_read would answer from the cache (no parse)."""
+    if cache is None or not path.is_file():
+        return False
+    key = _key(kind, file_sha256(path), code_version(), params)
+    return (cache / f"{kind}-{key}.parquet").exists() and (cache / f"{kind}-{key}.json").exists()
+
+
 def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Callable[[], ReadResult]) -> ReadResult:
     """read() once per (file content, code, params); later the same ReadResult from Parquet + JSON.
 

@@ -13,7 +13,7 @@ import polars as pl
 
 import duckdb
 
-from annex import annex_workbook, linking, returns, runs, warehouse
+from annex import annex_workbook, linking, returns, runs, warehouse, workers
 from annex import cache as cache_mod
 from annex.areas import AREA_COLUMNS, AREAS_FILE, read_areas
 from annex.facility_files import FACILITY_COLUMNS
@@ -114,6 +114,24 @@ def link_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path | None = N
     got = cache_mod.cached_frames(cache, "links", key, ["links", "review"], compute)
     links, review = got["links"], got["review"]
     return PrefectureLinks(pref.code, fac.height, inst, links, review, overrides, found)
+
+
+def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path | None = None
+                        ) -> tuple[list[PrefectureLinks], list[PrefectureReports]]:
+    """Link and check the reports of every prefecture: independent of each other, so nationally in worker
+    processes, each sent only its own prefecture's reference rows (annex.workers)."""
+    jobs = [(ref.for_prefecture(p.code) if len(prefs) >= PARALLEL_FROM else ref, p, cache) for p in prefs]
+    weights = [ref.of_prefecture("notifications", p.code).height for p in prefs]
+    done = workers.map_jobs(_refresh_one, jobs, weights=weights, parallel_from=PARALLEL_FROM)
+    return [d[0] for d in done], [d[1] for d in done]
+
+
+PARALLEL_FROM = 4   # prefectures: with fewer, starting worker processes (~1 s each) costs more than it saves
+
+
+def _refresh_one(ref: ReferenceData, pref: Prefecture, cache: Path | None) -> tuple[PrefectureLinks, PrefectureReports]:
+    links = link_prefecture(ref, pref, cache)
+    return links, read_reports(ref, pref, links)
 
 
 def read_reports(ref: ReferenceData, pref: Prefecture, links: PrefectureLinks) -> PrefectureReports:
@@ -273,8 +291,7 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
             prefs = select_prefectures(raw, pref_codes)
             cache = out / cache_mod.CACHE_DIR
             ref = load_reference(raw, prefs, as_of, cache)
-            per_pref = [link_prefecture(ref, p, cache) for p in prefs]
-            reports = [read_reports(ref, p, links) for p, links in zip(prefs, per_pref)]
+            per_pref, reports = refresh_prefectures(ref, prefs, cache)
             staged = stage(raw, ref, per_pref, reports)
             db = write_outputs(out, staged, ref, reports, prefs, info, as_of)
             result = summary(db, staged)

@@ -1,0 +1,32 @@
+"""Independent jobs (a 名簿 workbook to parse, a prefecture to link) spread over the machine's cores.
+
+Worker processes are spawned, not forked: polars' thread pool does not survive a fork. A worker costs about a
+second to start (imports), so small runs stay in this process. ANNEX_WORKERS=1 keeps everything in-process
+(debugging, profiling); ANNEX_WORKERS=N caps the workers.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, Sequence
+
+
+def worker_count(jobs: int) -> int:
+    wanted = int(os.environ.get("ANNEX_WORKERS", "0") or 0) or (os.cpu_count() or 1)
+    return max(1, min(wanted, jobs))
+
+
+def map_jobs(func: Callable[..., Any], jobs: Sequence[tuple], *, weights: Sequence[float] | None = None,
+             parallel_from: int = 2) -> list[Any]:
+    """[func(*job) for job in jobs], in worker processes when there are at least parallel_from jobs and more
+    than one core. func must be a module-level function and the jobs picklable. Heaviest jobs start first
+    (weights) so that the last one to finish is a small one; results come back in the jobs' order. An error
+    in a job is raised here, as it would be in the loop."""
+    workers = worker_count(len(jobs))
+    if workers < 2 or len(jobs) < parallel_from:
+        return [func(*job) for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -(weights[i] if weights else 0))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {i: pool.submit(func, *jobs[i]) for i in order}
+        return [futures[i].result() for i in range(len(jobs))]
