@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import types
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Callable, Sequence
 
 
@@ -28,5 +31,20 @@ def map_jobs(func: Callable[..., Any], jobs: Sequence[tuple], *, weights: Sequen
         return [func(*job) for job in jobs]
     order = sorted(range(len(jobs)), key=lambda i: -(weights[i] if weights else 0))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {i: pool.submit(func, *jobs[i]) for i in order}
+        with _bare_main():   # the workers start on the first submit
+            futures = {i: pool.submit(func, *jobs[i]) for i in order}
         return [futures[i].result() for i in range(len(jobs))]
+
+
+@contextmanager
+def _bare_main():
+    """A spawned worker re-runs the parent's __main__ script unless the script guards itself with
+    `if __name__ == "__main__"`; whoever calls the pipeline (a script, a notebook, a Prefect worker) need not
+    know that: while the workers start, __main__ is an empty module, so they import only what func needs."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
