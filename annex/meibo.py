@@ -55,8 +55,9 @@ def _header_key(v: object) -> str:
 
 @lru_cache(maxsize=4096)
 def normalise_symbol(raw: str) -> str:
-    """受理記号 in one form: full-width -> half-width, spaces removed (支援診２ア -> 支援診2ア)."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw or ""))
+    """受理記号 in one form: full-width -> half-width, spaces removed (支援診２ア -> 支援診2ア). Normalised again
+    after the spaces go, as a removed space can bring a combining mark next to its letter (ｶ ﾞ): idempotent."""
+    return unicodedata.normalize("NFKC", re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw or "")))
 
 
 def _find_header(grid: list[list]) -> int | None:
