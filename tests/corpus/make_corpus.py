@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import io
 import random
+import re
 import shutil
 import struct
 import sys
@@ -62,13 +63,22 @@ def write(name: str, data: bytes) -> None:
     (OUT / name).write_bytes(data)
 
 
+def stable(xlsx: bytes) -> bytes:
+    """The same workbook with fixed zip timestamps and document dates, so that regenerating changes nothing."""
+    z = zipfile.ZipFile(io.BytesIO(xlsx))
+    core = z.read("docProps/core.xml").decode() if "docProps/core.xml" in z.namelist() else None
+    if core is not None:
+        core = re.sub(r"(<dcterms:(?:created|modified)[^>]*>)[^<]*", r"\g<1>2026-11-01T00:00:00Z", core)
+    return rezip(xlsx, replace={"docProps/core.xml": core.encode()} if core is not None else None)
+
+
 def rezip(src: bytes, forge: dict[str, int] | None = None, extra: dict[str, bytes] | None = None,
-          rename: dict[str, str] | None = None) -> bytes:
+          rename: dict[str, str] | None = None, replace: dict[str, bytes] | None = None) -> bytes:
     """Rebuild a zip member by member (deflate, fixed timestamps). forge: member -> uncompressed size its
     headers declare (ZIP64 extra), data unchanged; extra: members to add; rename: member -> new name."""
     zin = zipfile.ZipFile(io.BytesIO(src))
     members = [(rename or {}).get(i.filename, i.filename) for i in zin.infolist()]
-    payloads = [zin.read(i) for i in zin.infolist()] + list((extra or {}).values())
+    payloads = [(replace or {}).get(i.filename) or zin.read(i) for i in zin.infolist()] + list((extra or {}).values())
     members += list((extra or {}).keys())
     out, central = bytearray(), bytearray()
     for name, payload in zip(members, payloads):
@@ -269,7 +279,7 @@ def reports_xlsx() -> None:
         change(wb)
         buf = io.BytesIO()
         wb.save(buf)
-        write(name, buf.getvalue())
+        write(name, stable(buf.getvalue()))
 
     edit("report_1048576_rows.xlsx", lambda wb: wb["入力"].cell(1048576, 2, "○"))   # 報告 ○ on Excel's last row
 
@@ -316,7 +326,7 @@ def formulas_xlsx() -> None:
             elif v != "":
                 ws.write_string(r, c, str(v))
     out.close()
-    write("report_formulas_external_link.xlsx", buf.getvalue())
+    write("report_formulas_external_link.xlsx", stable(buf.getvalue()))
 
 
 # --- 名簿 --------------------------------------------------------------------------------------
@@ -337,8 +347,9 @@ def meibo() -> None:
                 elif v != "":
                     ws.write_string(r, c, str(v))
         out.close()
-        write(name, buf.getvalue())
-        return buf.getvalue()
+        data = stable(buf.getvalue())
+        write(name, data)
+        return data
 
     base = xlsx(grid, "meibo_base.xlsx")
     write("meibo_truncated.xlsx", base[: len(base) // 2])
