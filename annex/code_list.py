@@ -53,5 +53,8 @@ def read_code_list(path: str | Path, prefs: set[str] | None = None) -> ReadResul
         rows.append({"inst_code": code, "pref_code": c9[:2], "name": f[2].strip(),
                      "postcode": f"{pc[:3]}-{pc[3:]}" if len(pc) == 7 else None, "address": f[4].strip(),
                      "as_of": as_of, "source_file": str(path), "source_row": line})
+    if res.rows_in == res.skipped_blank:
+        res.findings.append(finding(path, None, None, None, None, "empty_file",
+                                    "医療機関コード一覧にデータ行がありません。", severity="warning"))
     res.accepted = pl.DataFrame(rows, schema=CODE_LIST_COLUMNS)
     return res

@@ -4,12 +4,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import polars as pl
 
 from annex import codes
-from annex.csvio import EncodingError, decode, rows_with_line_numbers
+from annex.csvio import EncodingError, decode_detail, rows_with_line_numbers
 from annex.findings import ReadResult, failed_file, finding, validate
 from schemas.facility_file import FacilityFile
 
@@ -90,14 +91,16 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
                            "ファイル名が医療情報ネットの形式ではありません（例: 01-1_hospital_facility_info_20250601.csv.zip）",
                            empty_schema=empty)
     try:
-        txt, enc = decode(_payload(path))
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        txt, enc, cp932_lines = decode_detail(_payload(path))
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:  # zlib.error: damaged deflate data
         return failed_file("facility_file", path, "zip_corrupt", f"zipファイルが壊れているか不正です: {exc}",
                            empty_schema=empty)
     except EncodingError as exc:
         return failed_file("facility_file", path, "encoding", str(exc), empty_schema=empty)
-    notes = []
-    if enc != "utf-8-sig":
+    notes = [finding(path, None, n, None, "cp932", "encoding_mixed",
+                     "この行だけ文字コードがShift_JIS(CP932)でした（他の行はUTF-8）。文字化けがないか確認してください。",
+                     severity="warning") for n in cp932_lines]
+    if enc == "cp932":
         notes.append(finding(path, None, None, None, enc, "encoding",
                              "文字コードがShift_JIS(CP932)でした。公表ファイルはUTF-8(BOM付き)です。読み込みは続けます。",
                              severity="warning"))
@@ -115,7 +118,7 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
                            rows_in=body, empty_schema=empty)
     idx = {HEADER[h]: i for i, h in enumerate(header) if h in HEADER}
     res = ReadResult("facility_file", str(path), pl.DataFrame(schema=empty), notes, as_of=snapshot.isoformat())
-    rows = []
+    rows, seen = [], {}
     try:
         for line, fields in records:
             res.rows_in += 1
@@ -131,11 +134,20 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
             if prefs is not None and rec["pref_code"] not in prefs:
                 res.out_of_scope += 1
                 continue
+            first = seen.setdefault(rec["facility_id"], line)
+            if first != line and rec["facility_id"]:
+                res.findings.append(finding(path, None, line, "ID", rec["facility_id"], "duplicate_id",
+                                            f"同じIDの行が{first}行目にもあります。最初の行を使います。"))
+                continue
             rec["source_row"] = line
             rows.append(rec)
     except Exception as exc:  # csv.Error on a truncated quote etc.: keep what was read, report the rest
         res.findings.append(finding(path, None, None, None, None, "csv_syntax",
                                     f"CSVとして読めない箇所があり、以降を読めませんでした: {exc}"))
+    if res.rows_in == 0:
+        res.findings.append(finding(path, None, None, None, None, "no_rows",
+                                    "見出し行だけでデータ行がありません。この種類の施設はすべて紐付けの対象外になります。",
+                                    severity="warning"))
     schema = {c: pl.String for c in HEADER.values()} | {"source_row": pl.Int64}
     df = pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema)
     ok, found = validate(df, FacilityFile, str(path), sheet_col="-")

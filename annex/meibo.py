@@ -13,9 +13,8 @@ import unicodedata
 from pathlib import Path
 
 import polars as pl
-from python_calamine import CalamineWorkbook
 
-from annex import codes
+from annex import codes, workbooks
 from annex.findings import ReadResult, failed_file, finding, validate
 from schemas.meibo import NotificationList
 
@@ -56,8 +55,9 @@ def _header_key(v: object) -> str:
 
 @lru_cache(maxsize=4096)
 def normalise_symbol(raw: str) -> str:
-    """受理記号 in one form: full-width -> half-width, spaces removed (支援診２ア -> 支援診2ア)."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw or ""))
+    """受理記号 in one form: full-width -> half-width, spaces removed (支援診２ア -> 支援診2ア). Normalised again
+    after the spaces go, as a removed space can bring a combining mark next to its letter (ｶ ﾞ): idempotent."""
+    return unicodedata.normalize("NFKC", re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw or "")))
 
 
 def _find_header(grid: list[list]) -> int | None:
@@ -145,20 +145,18 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
                pref_code_by_name: dict[str, str] | None = None) -> ReadResult:
     path = Path(path)
     kind = "meibo"
-    try:
-        wb = CalamineWorkbook.from_path(str(path))
+    try:  # corrupt, encrypted, bomb-sized files; calamine's panics on a damaged .xls
+        wb = workbooks.open_workbook(path)
         sheets = wb.sheet_names
-    except Exception as exc:  # calamine raises its own error types for corrupt/encrypted files
-        return failed_file(kind, path, "workbook_unreadable",
-                           f"Excelファイルとして開けません（壊れている・パスワード付き・形式違い）: {exc}",
-                           empty_schema=NOTIFICATION_COLUMNS)
+    except workbooks.WorkbookError as exc:
+        return failed_file(kind, path, "workbook_unreadable", str(exc), empty_schema=NOTIFICATION_COLUMNS)
     default_tensu = "3" if "shika" in path.name else "4" if "yakkyoku" in path.name else "1"
     res = ReadResult(kind, str(path), pl.DataFrame(schema=NOTIFICATION_COLUMNS))
     frames, recognised = [], 0
     for sheet in sheets:
         try:
-            grid = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-        except Exception as exc:
+            grid = workbooks.sheet_rows(workbooks.get_sheet(wb, sheet))
+        except Exception as exc:  # WorkbookError included
             res.findings.append(finding(path, sheet, None, None, None, "sheet_unreadable",
                                         f"シート「{sheet}」を読めません: {exc}"))
             continue

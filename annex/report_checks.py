@@ -8,6 +8,7 @@ rows_in = accepted + rejected + skipped_blank still holds.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,6 +237,11 @@ def _area_codes(rep: ReportFile, row: dict, areas: Areas, index: MunicipalityInd
             col = "home_care_area" if area in areas.frame["home_care_area"].to_list() else "secondary_area"
             codes_.extend(areas.frame.filter(pl.col(col) == area)["municipality_code"].to_list())
             continue
+        if re.fullmatch(r"\d{6}", t) and not codes.muni_code6_ok(t):
+            _reject(rep, row, "事業区域（市町村）", token, "area_code_check_digit",
+                    f"団体コード「{token}」の検査数字（6桁目）が合いません（{t[:5]} なら {codes.muni_code6(t[:5])}）。"
+                    "団体コードを確認するか、市町村名で書いてください。")
+            return None
         code, others = find_municipality(index, token, pref_code)
         if code:
             codes_.append(code)

@@ -56,7 +56,7 @@ NO = {"", "×", "✕", "✗", "-", "ー", "―", "－", "無", "なし", "無し
 
 def clean(value: object) -> str:
     """Cell text as compared: NFKC (full-width digits and letters to half-width), trimmed, no inner
-    line breaks. Circled digits are kept (NFKC would turn ① into 1)."""
+    line breaks, no invisible characters (INVISIBLE). Circled digits are kept (NFKC would turn ① into 1)."""
     if value.__class__ is str:
         return _clean_text(value)   # the common case: labels and values repeat across 1,851 reports
     if value is None:
@@ -73,8 +73,13 @@ def _clean_text(t: str) -> str:
     if t.isascii() and t.isprintable():
         return " ".join(t.split())
     t = "".join(ch if ch in CIRCLED else unicodedata.normalize("NFKC", ch) for ch in t)
-    t = re.sub(r"[\u200b\u200c\u200d\ufeff]", "", t)
+    t = INVISIBLE.sub("", t)
     return re.sub(r"\s+", " ", t).strip()
+
+
+# characters nobody means to type in a name: C0/C1 controls other than whitespace, soft hyphen, zero-width
+# and direction marks, word joiners, BOM. clean() removes them (the reader warns where it did).
+INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
 
 def yes_no(value: str) -> bool | None:

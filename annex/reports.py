@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from python_calamine import CalamineWorkbook, SheetVisibleEnum
+from python_calamine import SheetVisibleEnum
 
-from annex import codes, text
-from annex.csvio import EncodingError, decode
+from annex import codes, text, workbooks
+from annex.csvio import EncodingError, decode_detail
 from annex.findings import ReadResult, failed_file, finding, validate
-from annex.report_layout import (ISHIKAI, PERSONAL_FIELDS, SENDER_LABELS, SHICHOSON, TEMPLATE_SHEETS, Column,
-                                 ReportKind, clean, header_key)
+from annex.report_layout import (INVISIBLE, ISHIKAI, PERSONAL_FIELDS, SENDER_LABELS, SHICHOSON, TEMPLATE_SHEETS,
+                                 Column, ReportKind, clean, header_key)
 from schemas.reported_hubs import ReportedHub
 from schemas.reported_institutions import ReportedInstitution
 
@@ -52,6 +52,9 @@ class Grid:
     rows: list[list]
     row_numbers: list[int]     # what the sender sees for rows[i]
     hidden: bool = False
+    notes: dict[int, tuple[str, str]] = field(default_factory=dict)   # row -> (rule, message): hidden row, CP932 line
+    last_row: int | None = None   # the sheet's last row, when more than the rows read
+    external_links: bool = False
 
 
 @dataclass
@@ -95,7 +98,7 @@ def read_grids(path: Path) -> list[Grid]:
     suffix = path.suffix.lower()
     if suffix == ".csv" or suffix == ".txt":
         try:
-            txt, _ = decode(path.read_bytes())
+            txt, _, cp932_lines = decode_detail(path.read_bytes())
         except EncodingError as exc:
             raise UnreadableReport(str(exc)) from None
         reader = csv.reader(io.StringIO(txt, newline=""))
@@ -109,23 +112,31 @@ def read_grids(path: Path) -> list[Grid]:
                     break
         except csv.Error as exc:
             raise UnreadableReport(f"CSVとして読めません（{start}行目付近）: {exc}") from None
-        return [Grid(None, rows, numbers)]
+        return [Grid(None, rows, numbers, notes={n: ("encoding_mixed", _CP932_LINE) for n in cp932_lines})]
     if suffix not in (".xlsx", ".xlsm", ".xls"):
         raise UnreadableReport("報告は Excel（.xlsx・.xls）か CSV で提出してください。")
-    try:
-        wb = CalamineWorkbook.from_path(str(path))
+    try:  # corrupt, encrypted, bomb-sized or mislabelled files; calamine's panics on damaged .xls
+        wb = workbooks.open_workbook(path)
         meta = {m.name: m for m in wb.sheets_metadata}
-    except Exception as exc:  # calamine's own errors for corrupt, encrypted or mislabelled files
-        raise UnreadableReport(f"Excelファイルとして開けません（壊れている・パスワード付き・形式違い）: {exc}") from None
-    grids = []
-    for name in wb.sheet_names:
-        sheet = wb.get_sheet_by_name(name)
-        rows = sheet.to_python(skip_empty_area=False)[: MAX_ROWS + MAX_HEADER_SEARCH]
-        rows = [list(r) for r in rows]
-        _fill_merged(sheet, rows)
-        hidden = name in meta and meta[name].visible != SheetVisibleEnum.Visible
-        grids.append(Grid(name, rows, list(range(1, len(rows) + 1)), hidden=hidden))
+        info = workbooks.inspect_xlsx(path)
+        grids = []
+        for name in wb.sheet_names:
+            sheet = workbooks.get_sheet(wb, name)
+            rows = workbooks.sheet_rows(sheet, MAX_ROWS + MAX_HEADER_SEARCH)
+            _fill_merged(sheet, rows)
+            hidden = name in meta and meta[name].visible != SheetVisibleEnum.Visible
+            grids.append(Grid(name, rows, list(range(1, len(rows) + 1)), hidden=hidden,
+                              notes={r: ("hidden_row", _HIDDEN_ROW) for r in info.hidden_rows.get(name, ())},
+                              last_row=sheet.height, external_links=info.external_links))
+    except workbooks.WorkbookError as exc:
+        raise UnreadableReport(str(exc)) from None
     return grids
+
+
+_CP932_LINE = "この行だけ文字コードがShift_JIS(CP932)でした（他の行はUTF-8）。文字化けがないか確認してください。"
+_HIDDEN_ROW = "非表示の行です。報告として読み込みました。報告しない行は削除してください。"
+_INVISIBLE_TEXT = "見えない文字（制御文字・ゼロ幅スペースなど）が含まれていたため、取り除いて読みました。"
+
 
 
 def _fill_merged(sheet, rows: list[list]) -> None:
@@ -271,6 +282,10 @@ def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
                                         "warning"))
             continue
         rep.sheets.append(grid.sheet or "")
+        if grid.external_links and not any(f["rule"] == "external_link" for f in res.findings):
+            res.findings.append(finding(path, None, None, None, None, "external_link",
+                                        "他のファイルを参照する数式（外部リンク）があります。保存時の値を読みました。"
+                                        "数式を値に変えて（形式を選択して貼り付け → 値）保存してください。", "warning"))
         rep.has_report_column |= "report" in m.columns.values()
         rep.layout = "template" if m.template and rep.layout in ("unknown", "template") else "other"
         block = _sender_block(grid, m.start)
@@ -298,6 +313,9 @@ def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
     for s in other_data_sheets:
         res.findings.append(finding(path, s, None, None, None, "sheet_not_recognised",
                                     f"シート「{s}」には表の見出しが見つからないため読みませんでした。", "warning"))
+    if res.rows_in == 0:
+        res.findings.append(finding(path, None, None, None, None, "no_rows",
+                                    "見出しの下に記入された行がありません。報告する医療機関・拠点を記入してください。", "warning"))
     # validated later, with every other file of the prefecture in one pandera call: validate_reports()
     res.accepted = pl.DataFrame(records, schema=schema)
     return rep
@@ -334,7 +352,8 @@ def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_co
     rows = grid.rows[m.data_start:]
     if len(rows) > MAX_ROWS:
         res.findings.append(finding(path, grid.sheet, grid.row_numbers[m.data_start + MAX_ROWS], None, None,
-                                    "too_many_rows", f"{MAX_ROWS:,}行を超える部分は読みませんでした。", "warning"))
+                                    "too_many_rows", f"{MAX_ROWS:,}行を超える部分は読みませんでした" +
+                                    (f"（シートの最終行は{grid.last_row:,}行目）。" if grid.last_row else "。"), "warning"))
         rows = rows[:MAX_ROWS]
     # trailing empty rows of a template are not rows the sender wrote: don't count them
     # (the template's pre-numbered No. column alone does not make a row; a note under the table does)
@@ -352,6 +371,7 @@ def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_co
         if _NOTE_START.match(first):
             res.skipped_blank += 1
             continue
+        _row_notes(grid, rownum, cells, data_cols, by_field, path, res)
         for c, f in personal_cols.items():
             v = clean(cells[c]) if c < len(cells) else ""
             if v:
@@ -361,6 +381,22 @@ def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_co
             rec["inst_code"] = normalise_inst_code(rec["inst_code"], pref_code)
         rec.update(source_file=str(path), source_sheet=grid.sheet, source_row=rownum)
         records.append(rec)
+
+
+def _row_notes(grid: Grid, rownum: int, cells: list, data_cols: dict[int, str], by_field: dict[str, Column],
+               path: Path, res: ReadResult) -> None:
+    """Warnings about a data row that is read: hidden in Excel, a CP932 line in a UTF-8 file, invisible
+    characters (control characters, zero-width spaces) that clean() removed."""
+    if rownum in grid.notes:
+        rule, message = grid.notes[rownum]
+        res.findings.append(finding(path, grid.sheet, rownum, None, None, rule, message, "warning"))
+    for c in data_cols:
+        v = cells[c] if c < len(cells) else None
+        if v.__class__ is str and not v.isprintable() and INVISIBLE.search(v):
+            shown = INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", v)
+            res.findings.append(finding(path, grid.sheet, rownum, by_field[data_cols[c]].label, shown,
+                                        "invisible_characters", _INVISIBLE_TEXT, "warning"))
+            return
 
 
 def normalise_inst_code(value: str, pref_code: str) -> str:

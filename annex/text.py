@@ -142,14 +142,16 @@ def name_key(name: str | None) -> str:
         return ""
     t = _PUNCT.sub("", strip_corporate(name))
     t = "".join(c for c in t if not is_private_use(c))
-    return _all_kanji_numerals(t)
+    # basic once more: a digit from a kanji numeral can precede a dash (一ー -> 1-), a removed mark can bring a
+    # combining mark next to its letter; the key must be stable when computed again on itself
+    return basic(_all_kanji_numerals(t))
 
 
 @lru_cache(maxsize=262144)
 def full_name_key(name: str | None) -> str:
     """Like name_key but keeps the 法人格: used when the corporation is what tells two apart."""
     t = _PUNCT.sub("", basic(_LEGAL_PAREN.sub("", unicodedata.normalize("NFKC", name or ""))))
-    return _all_kanji_numerals("".join(c for c in t if not is_private_use(c)))
+    return basic(_all_kanji_numerals("".join(c for c in t if not is_private_use(c))))
 
 
 _BLOCK_SEP = re.compile(r"(?<=\d)(?:丁目|番地の|番地|番の|番|地割|の)(?=\d)")

@@ -1,0 +1,381 @@
+"""Hostile inputs (tests/corpus/, made by tests/corpus/make_corpus.py from the real sample rows): one file per
+defect. Each case asserts the exact findings (rule, sheet, row as the user sees it, severity), that every
+other row of the file is accepted exactly as from the clean file it was made from, that the row accounting
+adds up, and that a clean file read in the same run is untouched. One whole-pipeline run takes several bad
+files at once and must complete with the same links as a clean run and formula-like text kept as text."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import polars as pl
+import pytest
+
+from annex import pipeline
+from annex.areas import read_areas
+from annex.code_list import read_code_list
+from annex.facility_files import read_facility_file
+from annex.meibo import read_meibo
+from annex.report_checks import read_prefecture_reports
+from annex.status import institutions_with_status
+from tests.conftest import RAW
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+SHIWA_CSV = RAW / "03/reports/ishikai/紫波郡医師会.csv"
+TEMPLATE = RAW / "03/reports/ishikai/盛岡市医師会_調査票_記入済.xlsx"
+YAHABA_CSV = RAW / "03/reports/shichoson/矢巾町.csv"
+OLD_XLS = RAW / "03/reports/ishikai/岩手西北医師会_報告.xls"        # clean companion of institution cases
+MORIOKA_HUBS = RAW / "03/reports/shichoson/盛岡市_調査票.xlsx"        # clean companion of hub cases
+HOSPITALS = RAW / "reference/iryo_joho_net/01-1_hospital_facility_info_20250601.csv.zip"
+INJECTIONS = ['=HYPERLINK("http://example.invalid","y")', "+1+1", "-1+1", "@SUM(A1)", "=1"]  # \t=1, \r=1 -> =1
+
+INST_COLS = ["inst_code", "reported_name", "reported_code", "reported_municipality", "reported_type",
+             *[f"torikumi_{n}" for n in range(1, 7)], "note"]
+HUB_COLS = ["name", "hub_kind", "area_codes", "operator", "operator_kind", "start_date", "start_text",
+            "same_as_program", "same_as_institution", *[f"torikumi_{n}" for n in range(1, 6)], "note"]
+
+# what the clean sample files give on their own
+SHIWA_FINDINGS = {("outside_sender_area", None, 6, "warning")}
+TEMPLATE_FINDINGS = {("yes_or_blank", "入力", 11, "error"), ("status_differs", "入力", 12, "warning"),
+                     ("institution_not_found", "入力", 52, "error"), ("duplicate_report", "入力", 53, "warning")}
+YAHABA_FINDINGS = {("hub_kind_missing", None, 5, "warning")}
+UNREADABLE = "Excelファイルとして開けません"
+
+
+@dataclass
+class ReportCase:
+    file: str                       # in tests/corpus/
+    dest: str                       # where it is dropped: <kind>/<name> (the sender comes from the name)
+    base: Path | None               # the clean file it was made from
+    findings: set[tuple]            # exact: (rule, sheet, row, severity)
+    same: dict[int, int] | str = "all"   # defect row -> base row accepted identically ("all": every base row)
+    changed: dict[int, dict] = field(default_factory=dict)   # defect row -> expected values
+    status: str = "read"
+    message: str | None = None      # a phrase the (single) file-level finding must contain
+    companion: Path | None = None   # a clean file read in the same run
+
+    @property
+    def kind(self) -> str:
+        return self.dest.split("/")[0]
+
+
+def failed(file: str, dest: str, rule: str, message: str) -> ReportCase:
+    return ReportCase(file, dest, None, {(rule, None, None, "error")}, same={}, status="failed", message=message)
+
+
+REPORT_CASES = [
+    # --- encodings ----------------------------------------------------------------------------
+    failed("report_cp932_read_as_utf8.csv", "ishikai/紫波郡医師会_a.csv", "layout_not_recognised", "見出しが見つかりません"),
+    failed("report_utf8_read_as_cp932.csv", "ishikai/紫波郡医師会_b.csv", "layout_not_recognised", "見出しが見つかりません"),
+    ReportCase("report_mixed_utf8_cp932.csv", "ishikai/紫波郡医師会_c.csv", SHIWA_CSV,
+               SHIWA_FINDINGS | {("encoding_mixed", None, 5, "warning")}),
+    ReportCase("report_cp932_with_utf8_bom.csv", "ishikai/紫波郡医師会_d.csv", SHIWA_CSV, SHIWA_FINDINGS),
+    ReportCase("report_stray_boms.csv", "ishikai/紫波郡医師会_e.csv", SHIWA_CSV, SHIWA_FINDINGS),
+    # --- empty and header only ----------------------------------------------------------------
+    failed("report_empty.csv", "ishikai/紫波郡医師会_f.csv", "layout_not_recognised", "見出しが見つかりません"),
+    ReportCase("report_header_only.csv", "ishikai/紫波郡医師会_g.csv", None, {("no_rows", None, None, "warning")},
+               same={}),
+    # --- broken workbooks ---------------------------------------------------------------------
+    failed("report_truncated.xlsx", "ishikai/report_truncated.xlsx", "report_unreadable", UNREADABLE),
+    failed("report_corrupted.xlsx", "ishikai/report_corrupted.xlsx", "report_unreadable", UNREADABLE),
+    failed("report_empty.xlsx", "ishikai/report_empty.xlsx", "report_unreadable", UNREADABLE),
+    failed("report_truncated.xls", "ishikai/report_truncated.xls", "report_unreadable", "途中が欠けているか壊れています"),
+    failed("report_zip_bomb.xlsx", "ishikai/report_zip_bomb.xlsx", "report_unreadable", "展開後のサイズが大きすぎます"),
+    failed("report_password_encrypted.xlsx", "ishikai/report_password_encrypted.xlsx", "report_unreadable",
+           "パスワードが設定されているため開けません"),
+    # --- workbook features --------------------------------------------------------------------
+    ReportCase("report_1048576_rows.xlsx", "ishikai/report_1048576_rows.xlsx", TEMPLATE,
+               TEMPLATE_FINDINGS | {("too_many_rows", "入力", 20009, "warning")}),
+    ReportCase("report_merged_across_data.xlsx", "ishikai/report_merged_across_data.xlsx", TEMPLATE,
+               TEMPLATE_FINDINGS | {("name_differs", "入力", 16, "warning")},
+               changed={9: {f"torikumi_{n}": True for n in range(1, 7)},
+                        16: {"inst_code": "0310110309", "reported_name": "盛岡つなぎ温泉病院"}}),
+    ReportCase("report_hidden_rows.xlsx", "ishikai/report_hidden_rows.xlsx", TEMPLATE,
+               TEMPLATE_FINDINGS | {("hidden_row", "入力", 10, "warning")}),
+    ReportCase("report_hidden_sheet.xlsx", "ishikai/report_hidden_sheet.xlsx", TEMPLATE,
+               TEMPLATE_FINDINGS | {("hidden_sheet_skipped", "前回提出分", None, "warning")}),
+    ReportCase("report_sheet_protected.xlsx", "ishikai/report_sheet_protected.xlsx", TEMPLATE, TEMPLATE_FINDINGS),
+    ReportCase("report_formulas_external_link.xlsx", "ishikai/report_formulas_external_link.xlsx", TEMPLATE,
+               TEMPLATE_FINDINGS | {("external_link", None, None, "warning")}),
+    # --- values -------------------------------------------------------------------------------
+    ReportCase("report_control_chars.csv", "ishikai/紫波郡医師会_h.csv", SHIWA_CSV,
+               SHIWA_FINDINGS | {("invisible_characters", None, 4, "warning"),
+                                 ("invisible_characters", None, 5, "warning")}),
+    ReportCase("report_formula_injection.csv", "ishikai/紫波郡医師会_i.csv", None,
+               {("institution_not_found", None, r, "error") for r in range(4, 10)}, same={}),
+    ReportCase("report_duplicate_rows.csv", "ishikai/紫波郡医師会_j.csv", SHIWA_CSV,
+               {("duplicate_report", None, 5, "warning"), ("outside_sender_area", None, 7, "warning")},
+               same={4: 4, 5: 4, 6: 5, 7: 6}),
+    ReportCase("hub_name_200_chars.csv", "shichoson/矢巾町_a.csv", YAHABA_CSV,
+               YAHABA_FINDINGS | {("hub_kind_missing", None, 6, "warning"), ("name_length", None, 7, "error")},
+               changed={6: {"name": "矢巾町在宅医療" + "連" * 193}}),
+    ReportCase("hub_muni_code_check_digit.csv", "shichoson/矢巾町_b.csv", YAHABA_CSV,
+               YAHABA_FINDINGS | {("area_code_check_digit", None, 6, "error")}),
+    ReportCase("hub_wareki_impossible.csv", "shichoson/矢巾町_c.csv", YAHABA_CSV,
+               YAHABA_FINDINGS | {("start_date_readable", None, r, "error") for r in (6, 7, 8)}),
+    ReportCase("hub_date_out_of_range.csv", "shichoson/矢巾町_d.csv", YAHABA_CSV,
+               YAHABA_FINDINGS | {("start_date_in_range", None, r, "error") for r in (6, 7, 8)}),
+    ReportCase("hub_formula_injection.csv", "shichoson/矢巾町_e.csv", YAHABA_CSV,
+               YAHABA_FINDINGS | {("hub_kind_missing", None, r, "warning") for r in range(6, 12)}
+               | {("duplicate_report", None, 11, "warning")},
+               changed={6 + i: {"name": s, "operator": "=1+1"} for i, s in enumerate(INJECTIONS + ["=1"])}),
+    ReportCase("hub_other_prefecture.csv", "shichoson/hub_other_prefecture.csv", None,
+               {("sender_unknown", None, None, "warning"), ("area_other_prefecture", None, 3, "error"),
+                ("area_other_prefecture", None, 4, "error")}, same={}),
+]
+
+
+@pytest.fixture(scope="module")
+def iwate():
+    prefs = pipeline.select_prefectures(RAW, ["03"])
+    ref = pipeline.load_reference(RAW, prefs)
+    links = pipeline.link_prefecture(ref, prefs[0])
+    return ref, institutions_with_status(links.institutions, pipeline.pref_notifications(ref, "03"))
+
+
+def read_reports(tmp: Path, iwate, files: list[tuple[Path, str]]):
+    ref, status = iwate
+    pref_dir = tmp / "03"
+    for kind in ("ishikai", "shichoson"):
+        (pref_dir / "reports" / kind).mkdir(parents=True)
+    shutil.copy(RAW / "03/areas.csv", pref_dir / "areas.csv")
+    for src, dest in files:
+        shutil.copy(src, pref_dir / "reports" / dest)
+    areas_res, areas = read_areas(pref_dir / "areas.csv", "03", ref.index)
+    pr = read_prefecture_reports(pref_dir, "03", ref.index, areas_res, areas, status)
+    for f in pr.files:
+        assert f.result.balanced(), f.result.accounting()
+    return pr
+
+
+def accepted(pr, kind: str, name: str) -> dict[int, dict]:
+    """Accepted rows of one file: source row -> the compared values."""
+    df, cols = (pr.institution_reports, INST_COLS) if kind == "ishikai" else (pr.hub_reports, HUB_COLS)
+    df = df.filter(pl.col("source_file").str.ends_with("/" + name))
+    return {r["source_row"]: {c: r[c] for c in cols} for r in df.iter_rows(named=True)}
+
+
+def findings_of(pr, name: str) -> set[tuple]:
+    rep = next(f for f in pr.files if Path(f.path).name == name)
+    return {(f["rule"], f["sheet"], f["row"], f["severity"]) for f in rep.result.findings}
+
+
+@pytest.mark.parametrize("case", REPORT_CASES, ids=[c.file for c in REPORT_CASES])
+def test_report_corpus(tmp_path, iwate, case: ReportCase):
+    companion = OLD_XLS if case.kind == "ishikai" else MORIOKA_HUBS
+    comp_dest = f"{case.kind}/{companion.name}"
+    name = case.dest.split("/")[1]
+    pr = read_reports(tmp_path / "bad", iwate, [(CORPUS / case.file, case.dest), (companion, comp_dest)])
+    rep = next(f for f in pr.files if Path(f.path).name == name)
+    assert findings_of(pr, name) == case.findings
+    assert rep.result.status == case.status
+    if case.message:
+        assert len(rep.result.findings) == 1 and case.message in rep.result.findings[0]["message"]
+    got = accepted(pr, case.kind, name)
+    # every other row of the file exactly as the clean file gives it
+    if case.base is not None:
+        clean = read_reports(tmp_path / "clean", iwate, [(case.base, case.dest), (companion, comp_dest)])
+        base = accepted(clean, case.kind, name)
+        same = {r: r for r in base if r not in case.changed} if case.same == "all" else case.same
+        for row, base_row in same.items():
+            assert got.get(row) == base[base_row], (row, got.get(row), base[base_row])
+    else:
+        same = case.same
+    for row, values in case.changed.items():
+        assert {k: got[row][k] for k in values} == values, (row, got.get(row))
+    assert set(got) == set(same) | set(case.changed)
+    # the clean file read in the same run: untouched
+    alone = read_reports(tmp_path / "alone", iwate, [(companion, comp_dest)])
+    assert accepted(pr, case.kind, companion.name) == accepted(alone, case.kind, companion.name)
+    assert findings_of(pr, companion.name) == findings_of(alone, companion.name)
+
+
+def test_conflicting_duplicates_from_two_senders(tmp_path, iwate):
+    """盛岡市医師会 reports なおしま医院 (紫波町) with 取組 3 only; 紫波郡医師会 with 1,2,4,5: one entry, 取組 merged."""
+    pr = read_reports(tmp_path, iwate, [(SHIWA_CSV, "ishikai/紫波郡医師会.csv"),
+                                        (CORPUS / "report_conflict_second_sender.csv", "ishikai/盛岡市医師会_k.csv")])
+    assert findings_of(pr, "盛岡市医師会_k.csv") == {("outside_sender_area", None, 4, "warning")}
+    assert findings_of(pr, "紫波郡医師会.csv") == SHIWA_FINDINGS | {("duplicate_report", None, 4, "warning")}
+    dup = next(f for f in pr.files[1].result.findings if f["rule"] == "duplicate_report")
+    assert "盛岡市医師会" in dup["message"] and "取組の○が異なる" in dup["message"]
+    rows = pr.institution_reports.filter(pl.col("reported_name") == "なおしま医院")
+    assert rows.height == 2 and rows["is_first"].to_list() == [True, False]
+    merged = rows.select([pl.col(f"torikumi_{n}").any() for n in range(1, 7)]).row(0)
+    assert merged == (True, True, True, True, True, False)
+
+
+# --- 名簿 ------------------------------------------------------------------------------------------
+MEIBO_CASES = [
+    ("meibo_truncated.xlsx", "workbook_unreadable", UNREADABLE),
+    ("meibo_truncated.xls", "workbook_unreadable", "途中が欠けているか壊れています"),
+    ("meibo_password_encrypted.xlsx", "workbook_unreadable", "パスワードが設定されているため開けません"),
+    ("meibo_zip_traversal_member.xlsx", "workbook_unreadable", "zipの中のファイル名が不正です"),
+]
+
+
+@pytest.fixture(scope="module")
+def meibo_base(iwate):
+    ref, _ = iwate
+    res = read_meibo(CORPUS / "meibo_base.xlsx", {"03"}, ref.index.pref_code_by_name)
+    assert res.findings == [] and res.accepted.height == 60 and res.balanced()
+    return res.accepted.drop("source_file")
+
+
+@pytest.mark.parametrize("name,rule,message", MEIBO_CASES, ids=[c[0] for c in MEIBO_CASES])
+def test_meibo_refused(iwate, name, rule, message):
+    ref, _ = iwate
+    res = read_meibo(CORPUS / name, {"03"}, ref.index.pref_code_by_name)
+    assert res.status == "failed" and res.accepted.height == 0 and res.balanced()
+    assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [(rule, None, "error")]
+    assert message in res.findings[0]["message"]
+
+
+def test_meibo_impossible_wareki(iwate, meibo_base):
+    ref, _ = iwate
+    res = read_meibo(CORPUS / "meibo_wareki_impossible.xlsx", {"03"}, ref.index.pref_code_by_name)
+    assert res.balanced()
+    assert {(f["rule"], f["sheet"], f["row"], f["severity"]) for f in res.findings} == {
+        ("date_format", "岩手県", 10, "warning"), ("date_format", "岩手県", 20, "warning")}
+    got = res.accepted.drop("source_file")
+    bad = pl.col("source_row").is_in([10, 20])
+    assert got.filter(bad)["start_date"].null_count() == 2
+    assert got.filter(~bad).equals(meibo_base.filter(~bad))          # every other row as in the clean 名簿
+    assert got.filter(bad).drop("start_date").equals(meibo_base.filter(bad).drop("start_date"))
+
+
+# --- 医療情報ネット, code list --------------------------------------------------------------------------
+FACILITY_CASES = [
+    ("facility_zip_slip.csv.zip", "zip_corrupt", "zipの中のファイル名が不正です"),
+    ("facility_zip_10gb.csv.zip", "zip_corrupt", "展開後のサイズが大きすぎます（10,737,418,240 バイト）"),
+    ("facility_truncated.csv.zip", "zip_corrupt", "zipファイルが壊れているか不正です"),
+    ("facility_corrupt_member.csv.zip", "zip_corrupt", "zipファイルが壊れているか不正です"),
+    ("facility_empty.csv", "empty_file", "ファイルが空です"),
+]
+FACILITY_NAME = "01-1_hospital_facility_info_20250601.csv"
+
+
+def facility_read(tmp_path: Path, corpus_name: str):
+    dest = tmp_path / (FACILITY_NAME + (".zip" if corpus_name.endswith(".zip") else ""))
+    shutil.copy(CORPUS / corpus_name, dest)
+    res = read_facility_file(dest, {"03", "39"})
+    assert res.balanced(), res.accounting()
+    return res
+
+
+@pytest.fixture(scope="module")
+def hospitals():
+    return read_facility_file(HOSPITALS, {"03", "39"}).accepted.drop("source_file")
+
+
+@pytest.mark.parametrize("name,rule,message", FACILITY_CASES, ids=[c[0] for c in FACILITY_CASES])
+def test_facility_refused(tmp_path, name, rule, message):
+    res = facility_read(tmp_path, name)
+    assert res.status == "failed" and res.accepted.height == 0
+    assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [(rule, None, "error")]
+    assert message in res.findings[0]["message"]
+
+
+def test_facility_zip_10gb_refused_before_decompressing(tmp_path, monkeypatch):
+    import annex.facility_files as ff
+    monkeypatch.setattr(ff, "iter_zip_member", lambda *a, **k: pytest.fail("decompressed a 10 GB member"))
+    assert facility_read(tmp_path, "facility_zip_10gb.csv.zip").status == "failed"
+
+
+def test_facility_header_only(tmp_path):
+    res = facility_read(tmp_path, "facility_header_only.csv")
+    assert res.status == "read" and res.rows_in == 0
+    assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [("no_rows", None, "warning")]
+
+
+def test_facility_mixed_encoding(tmp_path, hospitals):
+    res = facility_read(tmp_path, "facility_mixed_encoding.csv")
+    assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [("encoding_mixed", 10, "warning")]
+    assert res.accepted.drop("source_file").equals(hospitals)        # the CP932 line read right, too
+
+
+def test_facility_duplicate_rows(tmp_path, hospitals):
+    res = facility_read(tmp_path, "facility_duplicate_rows.csv")
+    assert {(f["rule"], f["row"], f["severity"]) for f in res.findings} == {
+        ("duplicate_id", 5, "error"), ("duplicate_id", 6, "error")}
+    # line 5 repeats line 4; line 6 is the base's line 5 under line 3's ID: both refused, first rows kept
+    got = res.accepted.drop("source_file", "source_row")
+    want = hospitals.filter(pl.col("source_row") != 5).drop("source_row")
+    assert got.equals(want)
+
+
+def test_code_list_empty():
+    res = read_code_list(CORPUS / "codelist_empty.csv", {"03"})
+    assert res.balanced() and res.accepted.height == 0
+    assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [("empty_file", None, "warning")]
+
+
+# --- the whole pipeline with bad files dropped in -----------------------------------------------------
+PIPELINE_DROPS = {  # corpus file -> where in raw/; expected (rule, severity) findings of that file
+    "hub_formula_injection.csv": ("03/reports/shichoson/矢巾町_hub_formula_injection.csv", None),
+    "report_formula_injection.csv": ("03/reports/ishikai/紫波郡医師会_report_formula_injection.csv",
+                                     {("institution_not_found", "error")}),
+    "report_truncated.xls": ("03/reports/ishikai/report_truncated.xls", {("report_unreadable", "error")}),
+    "report_corrupted.xlsx": ("03/reports/ishikai/report_corrupted.xlsx", {("report_unreadable", "error")}),
+    "report_password_encrypted.xlsx": ("39/reports/ishikai/report_password_encrypted.xlsx",
+                                       {("report_unreadable", "error")}),
+    "meibo_truncated.xls": ("reference/kouseikyoku/meibo_truncated.xls", {("workbook_unreadable", "error")}),
+    "facility_corrupt_member.csv.zip": ("reference/iryo_joho_net/03-1_dental_facility_info_20250601.csv.zip",
+                                        {("zip_corrupt", "error")}),
+    "codelist_empty.csv": ("reference/kouseikyoku_codes/codelist_empty.csv", {("empty_file", "warning")}),
+}
+
+
+def test_pipeline_with_hostile_files(raw_copy, tmp_path, sample_run):
+    clean_db, clean = sample_run
+    for name, (dest, _) in PIPELINE_DROPS.items():
+        shutil.copy(CORPUS / name, raw_copy / dest)
+    out = tmp_path / "out"
+    summary = pipeline.run(raw_copy, out)                            # completes
+    for key in ("facilities", "institutions", "notifications", "facility_links", "link_review",
+                "institution_reports"):
+        assert summary[key] == clean[key], key
+    assert summary["hub_reports"] == clean["hub_reports"] + 7         # the base hub and six injection hubs
+    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    try:
+        found = set(con.execute("SELECT source_file, rule, severity FROM findings").fetchall())
+        for name, (dest, rules) in PIPELINE_DROPS.items():
+            mine = {(r, s) for f, r, s in found if f == dest}
+            assert rules is None or mine == rules, (dest, mine)
+        files = dict(con.execute("SELECT source_file, status FROM source_files").fetchall())
+        assert all(files[d] == "failed" for n, (d, r) in PIPELINE_DROPS.items() if r and ("error" in {s for _, s in r})
+                   and n != "report_formula_injection.csv")
+        hubs = {r[0] for r in con.execute("SELECT name FROM annex_hubs").fetchall()}
+        assert set(INJECTIONS) <= hubs
+        operators = {r[0] for r in con.execute("SELECT operator FROM annex_hubs").fetchall()}
+        assert "=1+1" in operators
+        clean_con = duckdb.connect(str(clean_db), read_only=True)
+        try:   # the links are the same links, not only as many
+            q = "SELECT inst_code, facility_id FROM facility_links ORDER BY ALL"
+            assert con.execute(q).fetchall() == clean_con.execute(q).fetchall()
+        finally:
+            clean_con.close()
+    finally:
+        con.close()
+    # formula-like text arrives as text in the annex workbook and in the return workbook
+    annex_cells = _cells(out / "03_岩手県_在宅医療_別表.xlsx")
+    for s in INJECTIONS + ["=1+1"]:
+        assert annex_cells.get(s) == {"s"}, (s, annex_cells.get(s))
+    return_cells = _cells(out / "returns" / "03_紫波郡医師会.xlsx")
+    for s in INJECTIONS:
+        assert return_cells.get(s) == {"s"}, (s, return_cells.get(s))
+    assert not any("f" in kinds for kinds in {**annex_cells, **return_cells}.values())
+
+
+def _cells(path: Path) -> dict[str, set[str]]:
+    """Every cell value as text -> the data types it was stored with ('s' text, 'f' formula, …)."""
+    wb = openpyxl.load_workbook(path)
+    out: dict[str, set[str]] = {}
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                if c.value is not None:
+                    out.setdefault(str(c.value), set()).add(c.data_type)
+    return out

@@ -1,0 +1,157 @@
+"""Properties of the normalisers and code systems (hypothesis): they never raise on any input, a normaliser
+applied to its own output changes nothing, and check digits round-trip. tests/test_codes.py already covers
+text.basic / text.address_key on arbitrary text and the plain check-digit round trips; this module adds the
+rest."""
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given, settings, strategies as st
+
+from annex import codes, text
+from annex.meibo import normalise_symbol
+from annex.report_layout import clean
+
+SETTINGS = settings(max_examples=200, deadline=None)
+# text as it comes from Japanese files: kana, kanji, full-width forms, digits, dashes, spaces, invisible marks
+JAPANESE = st.lists(st.one_of(
+    st.characters(min_codepoint=0x3000, max_codepoint=0x30FF), st.characters(min_codepoint=0x4E00, max_codepoint=0x4FFF),
+    st.characters(min_codepoint=0xFF01, max_codepoint=0xFF9F),
+    st.sampled_from(list("0123456789-‐−ー－・ 　\u200b\t\n丁目番地号法人会医療社団")),
+    st.sampled_from(["医療法人", "社会医療法人", "県立", "町立", "国保", "一丁目", "十二番", "①", "㈱", "ｶﾞ", "\ue1d1"]),
+), max_size=12).map("".join)
+ANY_TEXT = st.one_of(st.text(), JAPANESE)
+
+
+@SETTINGS
+@given(ANY_TEXT)
+def test_name_keys_never_raise_and_are_idempotent(s):
+    for f in (text.full_name_key, text.basic, text.address_key):
+        once = f(s)
+        assert isinstance(once, str) and f(once) == once, (f.__name__, s, once, f(once))
+
+
+@SETTINGS
+@given(ANY_TEXT)
+def test_name_key_idempotent_once_no_corporation_is_left(s):
+    """name_key removes one leading 法人格 (with the corporation's own name) and up to two public-owner prefixes.
+    Its output starts with another one only when the name repeats them (医療法人医療法人…, 町立町立町立…), which
+    no real name does; stripping until nothing is left would change the keys of real names (the hand-checked
+    link answers). So: idempotent whenever the key does not itself start with a 法人格 or owner prefix."""
+    key = text.name_key(s)
+    if key.startswith(text._CORP_TYPES) or text._PUBLIC_OWNER.match(key):
+        return
+    assert text.name_key(key) == key, (s, key, text.name_key(key))
+
+
+@SETTINGS
+@given(st.one_of(ANY_TEXT, st.none(), st.integers(), st.floats(allow_nan=True), st.booleans()))
+def test_clean_never_raises_and_is_idempotent(v):
+    once = clean(v)
+    assert clean(once) == once
+    assert once == once.strip() and "  " not in once and "\n" not in once
+    assert not any(c in once for c in "\u200b\ufeff\x00\x07")
+
+
+@SETTINGS
+@given(ANY_TEXT)
+def test_normalise_symbol_idempotent(s):
+    once = normalise_symbol(s)
+    assert normalise_symbol(once) == once and not any(c.isspace() for c in once)
+
+
+@SETTINGS
+@given(st.one_of(ANY_TEXT, st.from_regex(r"[0-9０-９]{1,2}[,.\-ー－]?[0-9０-９]{4}[,.\-ー－]?[0-9０-９]", fullmatch=True),
+                 st.integers(), st.floats(allow_nan=True), st.none()))
+def test_parse_inst_number_total(v):
+    n = codes.parse_inst_number(v)
+    assert n is None or (len(n) == 7 and n.isdigit())
+    if n is not None:
+        assert codes.parse_inst_number(n) == n
+
+
+ERA_NAMES = ["令和", "平成", "昭和", "大正", "R", "H", "S", "T", "r", "Ｒ", "明治"]
+
+
+@st.composite
+def wareki(draw):
+    """和暦 as officials write it, from valid and invalid parts (令和0年, 平成32年, 13月, 32日…):
+    (text, era as written, year in era, month, day)."""
+    era = draw(st.sampled_from(ERA_NAMES))
+    year = draw(st.one_of(st.just("元"), st.integers(0, 99).map(str), st.integers(0, 9).map(lambda y: f"0{y}")))
+    month, day = draw(st.integers(0, 14)), draw(st.integers(0, 33))
+    form = draw(st.sampled_from(["{e}{y}年{m}月{d}日", "{e}{y}.{m}.{d}", "{e}{y}年{m}月", "{e}{y}年度", "{e}{y}年度～",
+                                 "{e} {y}年 {m}月 {d}日", "{e}{y}/{m}/{d}", "{e}{y}年{m}月{d}日から"]))
+    s = form.format(e=era, y=year, m=month, d=day)
+    if draw(st.booleans()):
+        s = s.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    return s, era, 1 if year == "元" else int(year), month if "{m}" in form else None, day if "{d}" in form else None
+
+
+@SETTINGS
+@given(st.one_of(wareki().map(lambda w: w[0]), ANY_TEXT, st.integers(-10, 3_000_000),
+                 st.floats(allow_nan=True, allow_infinity=True)))
+def test_parse_date_returns_a_date_or_a_japanese_error(v):
+    try:
+        d = codes.parse_date(v)
+    except codes.DateParseError as exc:
+        assert any("\u3040" <= c <= "\u9fff" for c in str(exc))
+    else:
+        assert isinstance(d, dt.date)
+
+
+INITIALS = {"R": "令和", "H": "平成", "S": "昭和", "T": "大正", "r": "令和", "Ｒ": "令和"}
+
+
+@SETTINGS
+@given(wareki())
+def test_parsed_wareki_is_a_real_date_of_its_era(w):
+    """Whatever parses is 令和1年 or later within its era's years, with the month and day as written; 令和0年,
+    平成32年, 13月, 2月30日 never parse."""
+    s, era, year, month, day = w
+    try:
+        d = codes.parse_date(s)
+    except codes.DateParseError:
+        return
+    era = INITIALS.get(era, era)
+    start, end = codes.ERAS[era][1], codes._ERA_END[era]
+    assert year >= 1 and d.year == start.year + year - 1
+    assert end is None or d.year <= end.year
+    if month is not None:
+        assert d.month == month and d.day == (day if day is not None else 1)
+        if day is not None:   # a full date lies inside the era
+            assert start <= d and (end is None or d <= end)
+    else:
+        assert (d.month, d.day) == (4, 1)
+
+
+@SETTINGS
+@given(st.dates(min_value=dt.date(1927, 1, 1), max_value=dt.date(2099, 12, 31)))
+def test_wareki_round_trip(d):
+    assert codes.parse_date(codes.to_wareki(d)) == d
+    fy = d.year if d.month >= 4 else d.year - 1
+    assert codes.parse_date(codes.to_wareki(d, nendo=True)) == dt.date(fy, 4, 1)
+
+
+@SETTINGS
+@given(st.from_regex(r"[0-4][0-9]\d{3}", fullmatch=True), st.integers(0, 9))
+def test_muni_check_digit_wrong_digit_fails(code5, digit):
+    good = codes.muni_code6(code5)
+    assert codes.muni_code6_ok(good)
+    assert codes.muni_code6_ok(code5 + str(digit)) == (str(digit) == good[5])
+
+
+@SETTINGS
+@given(st.from_regex(r"(0[1-9]|[1-3]\d|4[0-7])[13]\d{6}", fullmatch=True), st.integers(0, 9))
+def test_inst_code_wrong_check_digit_fails(body, digit):
+    digits = body[3:] if body[:2] in ("11", "12", "13", "14") else body
+    good = body + str(codes.luhn_check_digit(digits))
+    assert codes.inst_code_check_ok(good)
+    assert codes.inst_code_check_ok(body + str(digit)) == (str(digit) == good[9])
+
+
+@SETTINGS
+@given(ANY_TEXT)
+def test_check_digit_functions_total(s):
+    assert codes.inst_code_check_ok(s) in (True, False)
+    assert codes.muni_code6_ok(s) in (True, False)
