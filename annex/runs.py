@@ -68,9 +68,12 @@ def record(out: Path, run: Run, outcome: str, inputs: list[dict] | None = None, 
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data
-        while data:   # a short write (file size limit, disk full) is followed by one that raises
-            data = data[os.write(fd, data):]
-        os.fsync(fd)
+        try:
+            while data:   # a short write (file size limit, disk full) is followed by one that raises
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(out / LOG_NAME)) from exc
     finally:
         os.close(fd)
 
