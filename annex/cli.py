@@ -10,9 +10,6 @@ from pathlib import Path
 def _refresh(args: argparse.Namespace) -> int:
     # Prefect is imported here so that `annex --help` stays fast
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if args.quiet else "INFO")
-    # the temporary server would try to send usage telemetry: offices often have no route out, and nothing
-    # about a prefecture's run needs to leave the machine
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from annex.codes import DateParseError, parse_date
     from annex.pipeline import RunError
     from annex.runs import Busy
@@ -133,6 +130,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Prefect sends usage telemetry unless told not to: its server a heartbeat to sens-o-matic.prefect.io every
+    # 10 minutes (the temporary server of `annex refresh` too), its client events to Amplitude. Offices often
+    # have no route out, and nothing about a prefecture's run needs to leave the machine. Set before Prefect
+    # is imported (for refresh and serve, and the flow runs serve starts); an explicit setting still wins.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     ap = argparse.ArgumentParser(prog="annex", description="在宅医療 別表作成パイプライン（zaitaku-annex）")
     sub = ap.add_subparsers(dest="command", required=True, metavar="コマンド")
     r = sub.add_parser("refresh", help="参照データを読み込み annex.duckdb を作り直します",

@@ -28,6 +28,7 @@ COLUMNS = [("No.", 5), ("ファイル", 24), ("シート", 10), ("行", 6), ("�
 LINE_HEIGHT = 13.5   # points per line of 10 pt text
 SEVERITY_LABEL = {"error": "要修正", "warning": "要確認"}
 RETURNS_DIR = "returns"
+RETURNS_MODE = 0o750
 OLD_PREFIX = ".returns-old-"
 
 
@@ -55,7 +56,8 @@ def prepare(out_dir: Path, per_pref: list[PrefectureReports], index: Municipalit
     today = today or dt.date.today()
     final = out_dir / RETURNS_DIR
     tmp = out_dir / f".returns-{uuid.uuid4().hex}.tmp"
-    tmp.mkdir(parents=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(mode=RETURNS_MODE)   # personal data (記入者, メール): the owner and the group only, never others
     written = []
     try:
         for pr in per_pref:

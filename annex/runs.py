@@ -94,15 +94,20 @@ def record_failure(out: Path, run: Run, exc: BaseException) -> bool:
 
 
 # --- why a run failed, in Japanese -------------------------------------------------------------------
-# errno -> (the words DuckDB and the C library use for it, what to tell the user)
+# errno -> (the words DuckDB and the C library use for it, what happened, what to do)
 IO_PROBLEMS = {
-    errno.ENOSPC: ("No space left on device", "ディスクの空き容量が足りないため書き込めませんでした"),
-    errno.EDQUOT: ("Disk quota exceeded", "ディスク使用量の上限（クォータ）を超えたため書き込めませんでした"),
-    errno.EFBIG: ("File too large", "ファイルの大きさの上限（ulimit -f またはファイルシステムの上限）を超えたため"
-                                    "書き込めませんでした"),
-    errno.EROFS: ("Read-only file system", "読み取り専用のファイルシステムのため書き込めませんでした"),
-    errno.EACCES: ("Permission denied", "書き込む権限がないため書き込めませんでした（出力フォルダの権限を確認してください）"),
-    errno.EPERM: ("Operation not permitted", "書き込む権限がないため書き込めませんでした（出力フォルダの権限を確認してください）"),
+    errno.ENOSPC: ("No space left on device", "ディスクの空き容量が足りないため書き込めませんでした",
+                   "空きを作ってから再実行してください。"),
+    errno.EDQUOT: ("Disk quota exceeded", "ディスク使用量の上限（クォータ）を超えたため書き込めませんでした",
+                   "不要なファイルを削除するか上限を上げてから再実行してください。"),
+    errno.EFBIG: ("File too large", "ファイルの大きさの上限を超えたため書き込めませんでした",
+                  "ulimit -f またはファイルシステムの上限を確認してください。"),
+    errno.EROFS: ("Read-only file system", "読み取り専用のファイルシステムのため書き込めませんでした",
+                  "書き込める場所を --out に指定してください。"),
+    errno.EACCES: ("Permission denied", "書き込む権限がないため書き込めませんでした",
+                   "出力フォルダの権限を確認してください。"),
+    errno.EPERM: ("Operation not permitted", "書き込む権限がないため書き込めませんでした",
+                  "出力フォルダの権限を確認してください。"),
 }
 
 
@@ -126,14 +131,14 @@ def describe_failure(exc: BaseException) -> str | None:
     chain = _chain(exc)
     for e in chain:
         if isinstance(e, OSError) and e.errno in IO_PROBLEMS:
-            where = e.filename
-            return f"{IO_PROBLEMS[e.errno][1]}（{where}）。" if where else f"{IO_PROBLEMS[e.errno][1]}。"
+            _, what, todo = IO_PROBLEMS[e.errno]
+            return f"{what}（{e.filename}）。{todo}" if e.filename else f"{what}。{todo}"
     for e in chain:
         text = str(e)
-        for words, message in IO_PROBLEMS.values():
+        for words, what, todo in IO_PROBLEMS.values():
             if words in text:
                 where = re.search(r'(?:file|directory) "([^"]+)"', text)
-                return f"{message}（{where.group(1)}）。" if where else f"{message}。"
+                return f"{what}（{where.group(1)}）。{todo}" if where else f"{what}。{todo}"
     return None
 
 
