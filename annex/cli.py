@@ -10,9 +10,6 @@ from pathlib import Path
 def _refresh(args: argparse.Namespace) -> int:
     # Prefect is imported here so that `annex --help` stays fast
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if args.quiet else "INFO")
-    # the temporary server would try to send usage telemetry: offices often have no route out, and nothing
-    # about a prefecture's run needs to leave the machine
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from annex.codes import DateParseError, parse_date
     from annex.pipeline import RunError
     from annex.runs import Busy
@@ -22,8 +19,11 @@ def _refresh(args: argparse.Namespace) -> int:
         print(f"エラー: --as-of の日付が読めません: {exc}", file=sys.stderr)
         return 2
     if args.fetch:
-        from annex.fetch import fetch_all
-        print(fetch_all(args.raw).summary())
+        from annex.fetch import ConfigError, FetchBusy, fetch_all
+        try:
+            print(fetch_all(args.raw).summary())
+        except (ConfigError, FetchBusy) as exc:   # like a failed download: go on with the files already there
+            print(f"警告: 取得しませんでした（{exc}）。raw/ にある版で続けます。", file=sys.stderr)
     try:
         from annex.pipeline import skip_if_unchanged
         result = skip_if_unchanged(args.raw, args.out, args.pref or None, as_of, args.force, args.wait)
@@ -32,14 +32,61 @@ def _refresh(args: argparse.Namespace) -> int:
         return 1
     if result is not None:
         return _print_summary(args, result)
-    from flows.refresh import refresh
+    local = args.no_prefect
+    if not local:
+        down = _prefect_server_down()
+        if down is not None:
+            print(f"警告: Prefect サーバー（{down[0]}）に接続できません（{down[1]}）。Prefect を使わずに、この"
+                  "コンピューターで直接実行します（出力と実行記録 runs.jsonl は同じです。Prefect の画面には"
+                  "記録されません）。", file=sys.stderr)
+            local = True
     try:
-        result = refresh(raw=str(args.raw), out=str(args.out), prefs=args.pref or None, as_of=as_of,
-                         force=args.force, wait=args.wait)
+        if local:
+            from annex.pipeline import run
+            result = run(args.raw, args.out, args.pref or None, as_of=as_of, force=args.force, wait=args.wait)
+        else:
+            from flows.refresh import refresh
+            result = refresh(raw=str(args.raw), out=str(args.out), prefs=args.pref or None, as_of=as_of,
+                             force=args.force, wait=args.wait)
     except (RunError, Busy) as exc:
         print(f"エラー: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 - every failure ends with one Japanese line
+        return _failed(args.out, exc)
     return _print_summary(args, result)
+
+
+def _prefect_server_down(timeout: float = 3.0) -> tuple[str, str] | None:
+    """(URL, reason) when PREFECT_API_URL (environment or profile) names a server that does not answer its
+    health check within timeout; None when it answers or none is configured (Prefect's temporary server)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+    url = PREFECT_API_URL.value()
+    if not url:
+        return None
+    try:
+        with get_client(httpx_settings={"timeout": timeout}, sync_client=True) as client:
+            exc = client.api_healthcheck()
+    except Exception as err:  # noqa: BLE001 - a bad URL is as good as no server
+        exc = err
+    return None if exc is None else (url, f"{type(exc).__name__}: {exc}")
+
+
+def _failed(out: Path, exc: BaseException) -> int:
+    """A refresh that failed: one Japanese line saying what (the traceback only for a failure we do not
+    recognise), whether the previous outputs are still in place, and where the run is recorded."""
+    from annex import runs, warehouse
+    problem = runs.describe_failure(exc)
+    if problem is None:
+        import traceback
+        traceback.print_exception(exc, file=sys.stderr)
+        problem = f"更新に失敗しました（{type(exc).__name__}: {exc}）。"
+    if warehouse.built_by(out / warehouse.DB_NAME) == runs.last_built(out):
+        kept = "前回の出力はそのまま残っています。"
+    else:
+        kept = "出力の一部が今回の途中のものになっている可能性があります。原因を直して再実行すると作り直されます。"
+    print(f"エラー: {problem}{kept}（記録: {out / runs.LOG_NAME}）", file=sys.stderr)
+    return 1
 
 
 def _print_summary(args: argparse.Namespace, result: dict) -> int:
@@ -83,6 +130,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Prefect sends usage telemetry unless told not to: its server a heartbeat to sens-o-matic.prefect.io every
+    # 10 minutes (the temporary server of `annex refresh` too), its client events to Amplitude. Offices often
+    # have no route out, and nothing about a prefecture's run needs to leave the machine. Set before Prefect
+    # is imported (for refresh and serve, and the flow runs serve starts); an explicit setting still wins.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     ap = argparse.ArgumentParser(prog="annex", description="在宅医療 別表作成パイプライン（zaitaku-annex）")
     sub = ap.add_subparsers(dest="command", required=True, metavar="コマンド")
     r = sub.add_parser("refresh", help="参照データを読み込み annex.duckdb を作り直します",
@@ -96,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="先に raw/reference/sources.toml の参照データを取得します（失敗しても前回の版で続けます）")
     r.add_argument("--wait", type=float, default=0.0, metavar="秒",
                    help="別の更新が実行中のとき、終わるまで待つ秒数（既定: 待たずに中止）")
+    r.add_argument("--no-prefect", action="store_true",
+                   help="Prefect を使わずに直接実行します（Prefect サーバーに接続できないときは自動でこうなります）")
     r.add_argument("--quiet", action="store_true", help="進行状況のログを抑えます")
     r.set_defaults(func=_refresh)
     t = sub.add_parser("templates", help="医師会・市町村に送る調査票（Excel）を作ります",

@@ -9,8 +9,10 @@ Every file's outcome is appended to raw/reference/fetch_log.jsonl.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -32,6 +34,8 @@ from annex.reference import FACILITY_DIR, MEIBO_DIR
 
 CONFIG_PATH = Path("reference/sources.toml")
 LOG_PATH = Path("reference/fetch_log.jsonl")
+LOCK_PATH = Path("reference/.fetch.lock")
+PART_PREFIX, PART_SUFFIX = ".fetch-", ".part"
 USER_AGENT = "zaitaku-annex/0.1 (reference data fetch)"
 KINDS = {"01-1_hospital_facility_info": "病院", "02-1_clinic_facility_info": "診療所",
          "03-1_dental_facility_info": "歯科診療所"}
@@ -60,6 +64,10 @@ class FetchError(Exception):
     def __init__(self, message: str, *, status: int | None = None, retry: bool = False, not_found: bool = False):
         super().__init__(message)
         self.message, self.status, self.retry, self.not_found = message, status, retry, not_found
+
+
+class FetchBusy(RuntimeError):
+    """Another `annex fetch` is downloading into the same raw/ (Japanese message)."""
 
 
 class InvalidFile(Exception):
@@ -386,17 +394,48 @@ def fetch_all(raw: Path, config: dict | None = None, *, client: httpx.Client | N
         config = load_config(raw / CONFIG_PATH)
     targets, limits = settings(config)
     report = FetchReport(log=raw / LOG_PATH)
-    own = client is None
-    if own:
-        client = httpx.Client(follow_redirects=False)
-    try:
-        for target in targets:
-            result = fetch_one(client, raw, target, limits)
-            report.files.append(result)
-    finally:
+    with fetch_lock(raw):
+        for folder in {raw / t.dest.parent for t in targets}:
+            remove_partial_downloads(folder)
+        own = client is None
         if own:
-            client.close()
+            client = httpx.Client(follow_redirects=False)
+        try:
+            for target in targets:
+                result = fetch_one(client, raw, target, limits)
+                report.files.append(result)
+        finally:
+            if own:
+                client.close()
     return report
+
+
+@contextlib.contextmanager
+def fetch_lock(raw: Path):
+    """One fetch at a time per raw/ (raw/reference/.fetch.lock, flock: released by the kernel if the holder
+    dies). A second fetch refuses with FetchBusy instead of downloading the same files alongside."""
+    path = raw / LOCK_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FetchBusy(f"別の取得（annex fetch）が {raw} で実行中です。終わってからもう一度実行してください。") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_partial_downloads(folder: Path) -> list[str]:
+    """Temporary files of a fetch that was killed mid-download (.fetch-*.part): safe to remove under the fetch
+    lock. They are hidden, and neither the readers nor the run fingerprint look at them, but they can be large."""
+    gone = []
+    if folder.is_dir():
+        for p in folder.glob(f"{PART_PREFIX}*{PART_SUFFIX}"):
+            p.unlink(missing_ok=True)
+            gone.append(p.name)
+    return gone
 
 
 def fetch_one(client: httpx.Client, raw: Path, target: Target, limits: Limits) -> FileResult:
@@ -404,7 +443,7 @@ def fetch_one(client: httpx.Client, raw: Path, target: Target, limits: Limits) -
     dest = raw / target.dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tried: list[dict] = []
-    fd, tmp_name = tempfile.mkstemp(prefix=".fetch-", suffix=".part", dir=dest.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=PART_PREFIX, suffix=PART_SUFFIX, dir=dest.parent)
     tmp = Path(tmp_name)
     url, got, error, status = target.urls[0], None, None, None
     try:
@@ -561,7 +600,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     try:
         config = load_config(Path(args.config)) if args.config else None
         report = fetch_all(raw, config)
-    except ConfigError as exc:
+    except (ConfigError, FetchBusy) as exc:
         print(f"エラー: {exc}", file=sys.stderr)
         return 1
     print(report.summary())

@@ -224,15 +224,19 @@ def build_database(out: Path, staged: dict[str, pl.DataFrame], run_info: runs.Ru
 
 def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[PrefectureReports] | None,
            prefs: list[Prefecture] | None, as_of: dt.date | None = None) -> Path:
-    """Annex workbooks written from the new database under temporary names; then the return workbooks are
-    swapped in, then the database, then the annex workbooks. Anything failing before the database swap
-    leaves every previous output as it was."""
+    """Annex and return workbooks written from the new database under temporary names; then the database is
+    swapped in (the commit point), then the return workbooks, then the annex workbooks. Anything failing
+    before the database swap leaves every previous output as it was; a run dying after it leaves a database
+    its success line does not vouch for, which the next run rebuilds (unchanged_since)."""
     books: list[tuple[Path, Path]] = []
+    staged_returns = None
     try:
         books = write_workbooks(tmp, out, prefs or [], as_of or dt.date.today())
         if ref is not None and reports:
-            returns.write_returns(out, reports, ref.index, {p.code: p.name for p in prefs or []})
+            staged_returns, _ = returns.prepare(out, reports, ref.index, {p.code: p.name for p in prefs or []})
         db = warehouse.publish(tmp, out)
+        if staged_returns is not None:
+            returns.publish(staged_returns, out)
         for part, final in books:
             os.replace(part, final)
         # workbooks of prefectures this run did not cover would no longer match annex.duckdb
@@ -245,6 +249,8 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
         warehouse.discard(tmp)
         for part, _ in books:
             part.unlink(missing_ok=True)
+        if staged_returns is not None:
+            returns.discard(staged_returns)
 
 
 def write_workbooks(db: Path, out: Path, prefs: list[Prefecture], as_of: dt.date) -> list[tuple[Path, Path]]:
@@ -296,7 +302,7 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
             db = write_outputs(out, staged, ref, reports, prefs, info, as_of)
             result = summary(db, staged)
         except BaseException as exc:
-            runs.record(out, info, "failed", error=f"{type(exc).__name__}: {exc}")
+            runs.record_failure(out, info, exc)
             raise
         runs.record(out, info, "success", runs.inputs_from(staged["stg_source_files"]), fingerprint=fp,
                     summary=result)
@@ -321,6 +327,7 @@ def remove_leftovers(out: Path) -> list[str]:
     """Temporary files of a run that was killed (SIGKILL, power loss): safe to remove while we hold the lock,
     since no other run can be writing them."""
     gone = []
+    returns.recover(out)   # the previous returns/ folder, if a run died in the middle of swapping it
     if out.is_dir():
         for p in out.iterdir():
             if p.name.startswith(".") and (p.name.endswith(".tmp") or ".tmp." in p.name or
@@ -335,6 +342,8 @@ def unchanged_since(out: Path, fp: str, force: bool) -> dict | None:
     last = runs.last_success(out)
     if force or last is None or last.get("fingerprint") != fp or not (out / warehouse.DB_NAME).exists():
         return None
+    if warehouse.built_by(out / warehouse.DB_NAME) != runs.last_built(out):
+        return None   # a run died after swapping in its database: not the last good run's outputs
     return last.get("summary")
 
 

@@ -6,7 +6,9 @@ to address the letter); annex.duckdb and the annex never do.
 """
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import errno
 import os
 import shutil
 import uuid
@@ -25,6 +27,9 @@ COLUMNS = [("No.", 5), ("ファイル", 24), ("シート", 10), ("行", 6), ("�
            ("内容と直し方", 72)]
 LINE_HEIGHT = 13.5   # points per line of 10 pt text
 SEVERITY_LABEL = {"error": "要修正", "warning": "要確認"}
+RETURNS_DIR = "returns"
+RETURNS_MODE = 0o750
+OLD_PREFIX = ".returns-old-"
 
 
 def sender_label(rep: ReportFile, index: MunicipalityIndex) -> str:
@@ -36,10 +41,23 @@ def sender_label(rep: ReportFile, index: MunicipalityIndex) -> str:
 def write_returns(out_dir: Path, per_pref: list[PrefectureReports], index: MunicipalityIndex,
                   pref_names: dict[str, str], today: dt.date | None = None) -> list[Path]:
     """Write every sender's return workbook into a fresh folder and swap it in for out_dir/returns."""
+    staged, written = prepare(out_dir, per_pref, index, pref_names, today)
+    try:
+        publish(staged, out_dir)
+    finally:
+        discard(staged)
+    return written
+
+
+def prepare(out_dir: Path, per_pref: list[PrefectureReports], index: MunicipalityIndex,
+            pref_names: dict[str, str], today: dt.date | None = None) -> tuple[Path, list[Path]]:
+    """Every sender's return workbook in a fresh hidden folder out_dir/.returns-<id>.tmp (nothing visible
+    changes): (that folder, the final paths). The caller swaps it in with publish() and discard()s it."""
     today = today or dt.date.today()
-    final = out_dir / "returns"
+    final = out_dir / RETURNS_DIR
     tmp = out_dir / f".returns-{uuid.uuid4().hex}.tmp"
-    tmp.mkdir(parents=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(mode=RETURNS_MODE)   # personal data (記入者, メール): the owner and the group only, never others
     written = []
     try:
         for pr in per_pref:
@@ -50,14 +68,56 @@ def write_returns(out_dir: Path, per_pref: list[PrefectureReports], index: Munic
                 path = tmp / safe_file_name(f"{pr.pref_code}_{label}.xlsx")
                 _write_one(path, label, reps, pref_names.get(pr.pref_code, pr.pref_code), today)
                 written.append(final / path.name)
-        old = out_dir / f".returns-old-{uuid.uuid4().hex}"
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp, written
+
+
+def publish(staged: Path, out_dir: Path) -> Path:
+    """Swap the prepared folder in for out_dir/returns in one step: readers see the old folder or the new one,
+    never none. Linux exchanges the two names atomically (renameat2 RENAME_EXCHANGE); where that is not
+    available the old folder is first moved aside to .returns-old-<id>, and recover() puts it back if the
+    process dies between the two renames."""
+    final = out_dir / RETURNS_DIR
+    if not final.exists():
+        os.replace(staged, final)
+    elif not _exchange(staged, final):
+        old = out_dir / f"{OLD_PREFIX}{uuid.uuid4().hex}"
+        os.replace(final, old)
+        os.replace(staged, final)
         shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return written
+    return final
+
+
+def discard(staged: Path) -> None:
+    """Remove a prepared folder (after publish() it holds the previous returns, or is gone)."""
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def recover(out_dir: Path) -> bool:
+    """After a run died between the two renames of publish()'s fallback: put the previous folder back."""
+    final = out_dir / RETURNS_DIR
+    olds = sorted(out_dir.glob(f"{OLD_PREFIX}*"), key=lambda p: p.stat().st_mtime) if out_dir.is_dir() else []
+    if final.exists() or not olds:
+        return False
+    os.replace(olds[-1], final)
+    return True
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names a and b atomically; False where the system or file system cannot (then nothing moved)."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _write_one(path: Path, label: str, reps: list[ReportFile], pref_name: str, today: dt.date) -> None:

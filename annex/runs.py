@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -54,17 +57,89 @@ def _line(run: Run, outcome: str, inputs: list[dict], error: str | None, **extra
 
 def record(out: Path, run: Run, outcome: str, inputs: list[dict] | None = None, error: str | None = None,
            **extra) -> None:
-    """Append one line (one write call, flushed and synced: a crash leaves whole lines). outcome: success,
-    unchanged (inputs and code as in the last good run: nothing rebuilt) or failed."""
+    """Append one line (written whole, flushed and synced). outcome: success, unchanged (inputs and code as in
+    the last good run: nothing rebuilt) or failed. A line torn by an earlier crash or a full disk is closed
+    with a newline first, so that it never swallows this one."""
     out.mkdir(parents=True, exist_ok=True)
     data = (json.dumps(_line(run, outcome, inputs or [], error, **extra), ensure_ascii=False, default=str)
             + "\n").encode("utf-8")
-    fd = os.open(out / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(out / LOG_NAME, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        try:
+            while data:   # a short write (file size limit, disk full) is followed by one that raises
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(out / LOG_NAME)) from exc
     finally:
         os.close(fd)
+
+
+def record_failure(out: Path, run: Run, exc: BaseException) -> bool:
+    """The `failed` line for exc. Never raises: when the log itself cannot be written (the disk that made the
+    run fail is full, the folder is read-only), says so on stderr and returns False, so that the error the user
+    sees is the original one."""
+    text = f"{type(exc).__name__}: {exc}"
+    problem = describe_failure(exc)
+    try:
+        record(out, run, "failed", error=f"{problem}（{text}）" if problem else text)
+        return True
+    except OSError as log_exc:
+        print(f"警告: 実行記録 {out / LOG_NAME} にも書き込めませんでした（{describe_failure(log_exc) or log_exc}）。",
+              file=sys.stderr)
+        return False
+
+
+# --- why a run failed, in Japanese -------------------------------------------------------------------
+# errno -> (the words DuckDB and the C library use for it, what happened, what to do)
+IO_PROBLEMS = {
+    errno.ENOSPC: ("No space left on device", "ディスクの空き容量が足りないため書き込めませんでした",
+                   "空きを作ってから再実行してください。"),
+    errno.EDQUOT: ("Disk quota exceeded", "ディスク使用量の上限（クォータ）を超えたため書き込めませんでした",
+                   "不要なファイルを削除するか上限を上げてから再実行してください。"),
+    errno.EFBIG: ("File too large", "ファイルの大きさの上限を超えたため書き込めませんでした",
+                  "ulimit -f またはファイルシステムの上限を確認してください。"),
+    errno.EROFS: ("Read-only file system", "読み取り専用のファイルシステムのため書き込めませんでした",
+                  "書き込める場所を --out に指定してください。"),
+    errno.EACCES: ("Permission denied", "書き込む権限がないため書き込めませんでした",
+                   "出力フォルダの権限を確認してください。"),
+    errno.EPERM: ("Operation not permitted", "書き込む権限がないため書き込めませんでした",
+                  "出力フォルダの権限を確認してください。"),
+}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """exc, its causes and contexts, and exceptions carried as arguments (xlsxwriter's FileCreateError(OSError))."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo += [e.__cause__, e.__context__, *(a for a in e.args if isinstance(a, BaseException))]
+    return seen
+
+
+def describe_failure(exc: BaseException) -> str | None:
+    """A Japanese line for a failure to write (disk full, file size limit, no permission, read-only file
+    system), naming the file; None for anything else. Looks through the exception's chain: an OSError from
+    Python code, or DuckDB's IO Error text ('Could not write file "…": No space left on device')."""
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in IO_PROBLEMS:
+            _, what, todo = IO_PROBLEMS[e.errno]
+            return f"{what}（{e.filename}）。{todo}" if e.filename else f"{what}。{todo}"
+    for e in chain:
+        text = str(e)
+        for words, what, todo in IO_PROBLEMS.values():
+            if words in text:
+                where = re.search(r'(?:file|directory) "([^"]+)"', text)
+                return f"{what}（{where.group(1)}）。{todo}" if where else f"{what}。{todo}"
+    return None
 
 
 def history(out: Path) -> list[dict]:
@@ -151,3 +226,9 @@ def fingerprint(raw: Path, prefs: list[str] | None, as_of: dt.date | None) -> st
 def last_success(out: Path) -> dict | None:
     done = [r for r in history(out) if r.get("outcome") in ("success", "unchanged")]
     return done[-1] if done else None
+
+
+def last_built(out: Path) -> str | None:
+    """run_id of the last run that built the outputs and recorded it (outcome success)."""
+    built = [r["run_id"] for r in history(out) if r.get("outcome") == "success"]
+    return built[-1] if built else None

@@ -92,3 +92,21 @@ def discard(tmp: Path) -> None:
     for p in (tmp, Path(str(tmp) + ".wal")):
         if p.exists():
             p.unlink()
+
+
+def built_by(db: Path) -> str | None:
+    """run_id of the run that built db (its newest `runs` row: a run lists itself last); None when the file is
+    missing or unreadable. A run killed after swapping in its file but before recording success in runs.jsonl
+    leaves a file built by a run the log does not know as successful: the outputs are then not the last good
+    run's, and the next refresh must rebuild them even if nothing changed."""
+    if not db.exists():
+        return None
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            row = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        finally:
+            con.close()
+    except duckdb.Error:
+        return None
+    return row[0] if row else None

@@ -131,7 +131,7 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
             result = export(out_dir, tmp, ref, reports, selected, as_of, staged)
         except BaseException as exc:
             # the run line is written whatever failed (the outputs of the last good run stay in place)
-            runs.record(out_dir, run_info, "failed", error=f"{type(exc).__name__}: {exc}")
+            runs.record_failure(out_dir, run_info, exc)
             raise
         runs.record(out_dir, run_info, "success", runs.inputs_from(staged["stg_source_files"]), fingerprint=fp,
                     summary=result)

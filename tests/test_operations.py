@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from annex import pipeline, runs
 from annex.reference import facility_file_plan, monthly_plan
@@ -116,30 +115,5 @@ def test_parse_cache_is_keyed_on_content(raw_copy, tmp_path):
     assert not any("report" in p.name for p in cache.iterdir())
 
 
-@pytest.mark.parametrize("after", [0.8, 2.5, 4.5])
-def test_killed_run_leaves_previous_outputs(raw_copy, tmp_path, after):
-    """SIGKILL at some point of a rebuild: the previous outputs are intact and the next run succeeds."""
-    import signal
-    shutil.rmtree(raw_copy / "03")
-    out = tmp_path / "out"
-    pipeline.run(raw_copy, out)
-    before = {p.name: p.read_bytes() for p in out.glob("*.xlsx")} | {"db": (out / "annex.duckdb").read_bytes()}
-    code = ("import sys; from pathlib import Path; from annex.pipeline import run\n"
-            "run(Path(sys.argv[1]), Path(sys.argv[2]), force=True)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(raw_copy), str(out)])
-    time.sleep(after)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    after_kill = {p.name: p.read_bytes() for p in out.glob("*.xlsx")} | {"db": (out / "annex.duckdb").read_bytes()}
-    # every output is whole: the previous file, or (killed during the few ms of swapping in) a complete new one
-    assert after_kill.keys() == before.keys()
-    import openpyxl
-    for name, data in after_kill.items():
-        if data != before[name] and name != "db":
-            openpyxl.load_workbook(out / name).close()
-    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
-    assert con.execute("SELECT count(*) FROM facility_links").fetchone()[0] > 0
-    con.close()
-    result = pipeline.run(raw_copy, out, force=True)   # the lock died with the process; leftovers are removed
-    assert result["facility_links"] > 0
-    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".returns-")]
+# SIGKILL during a rebuild: tests/test_faults.py kills the run at each stage deterministically (this module had
+# kills after 0.8/2.5/4.5 s, which could not say which stage they hit).
