@@ -28,6 +28,7 @@ class Areas:
     """Who covers what in one prefecture."""
     pref_code: str
     frame: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=AREA_COLUMNS))
+    _cached: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def municipalities(self) -> list[str]:
         return self.frame["municipality_code"].to_list()
@@ -36,15 +37,27 @@ class Areas:
         return list(dict.fromkeys(self.frame["ishikai"].to_list()))
 
     def ishikai_of(self, muni: str | None) -> str | None:
-        hit = self.frame.filter(pl.col("municipality_code") == muni)
-        return hit["ishikai"][0] if hit.height else None
+        return self._by_muni().get(muni, (None, None))[0]
 
     def area_of(self, muni: str | None) -> str | None:
-        hit = self.frame.filter(pl.col("municipality_code") == muni)
-        return hit["home_care_area"][0] if hit.height else None
+        return self._by_muni().get(muni, (None, None))[1]
 
     def munis_of_ishikai(self, name: str) -> list[str]:
-        return self.frame.filter(pl.col("ishikai") == name)["municipality_code"].to_list()
+        return list(self._lookups()[1].get(name, []))
+
+    def _by_muni(self) -> dict[str, tuple[str | None, str | None]]:
+        return self._lookups()[0]
+
+    def _lookups(self) -> tuple[dict, dict]:
+        """municipality -> (医師会, 在宅医療圏) and 医師会 -> municipalities, built once per frame (the report checks
+        ask for every row of every report)."""
+        if self._cached is None or self._cached[0] is not self.frame:
+            by_muni, by_ishikai = {}, {}
+            for muni, ishikai, area in self.frame.select("municipality_code", "ishikai", "home_care_area").iter_rows():
+                by_muni.setdefault(muni, (ishikai, area))
+                by_ishikai.setdefault(ishikai, []).append(muni)
+            self._cached = (self.frame, (by_muni, by_ishikai))
+        return self._cached[1]
 
     def ishikai_by_key(self) -> dict[str, str]:
         return {text.name_key(n): n for n in self.ishikai_names()}

@@ -230,10 +230,14 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
     its success line does not vouch for, which the next run rebuilds (unchanged_since)."""
     books: list[tuple[Path, Path]] = []
     staged_returns = None
+    # nationally the annex workbooks (from the database) are written in a worker while the ~1,900 return
+    # workbooks (from the reports in memory) are written here
+    annex_job = workers.start(write_workbooks, tmp, out, prefs or [], as_of or dt.date.today(),
+                              parallel=len(prefs or []) >= PARALLEL_FROM)
     try:
-        books = write_workbooks(tmp, out, prefs or [], as_of or dt.date.today())
         if ref is not None and reports:
             staged_returns, _ = returns.prepare(out, reports, ref.index, {p.code: p.name for p in prefs or []})
+        books = annex_job.result()
         db = warehouse.publish(tmp, out)
         if staged_returns is not None:
             returns.publish(staged_returns, out)
@@ -246,6 +250,8 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
                 stale.unlink()
         return db
     finally:
+        if not books and annex_job.exception() is None:   # something else failed: its workbooks go too
+            books = annex_job.result()
         warehouse.discard(tmp)
         for part, _ in books:
             part.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ import multiprocessing
 import os
 import sys
 import types
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Sequence
 
@@ -48,3 +48,21 @@ def _bare_main():
     finally:
         if main is not None:
             sys.modules["__main__"] = main
+
+
+def start(func: Callable[..., Any], *args: Any, parallel: bool = True) -> Future:
+    """func(*args) in one worker process, while the caller goes on with something else (the annex workbooks
+    are written from the database while the return workbooks are written here). Without a second core, or
+    with parallel=False, it runs right away in this process. Either way a Future: result() waits for it."""
+    if not parallel or worker_count(2) < 2:
+        done: Future = Future()
+        try:
+            done.set_result(func(*args))
+        except Exception as exc:  # kept for result(), as the worker would
+            done.set_exception(exc)
+        return done
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    with _bare_main():
+        future = pool.submit(func, *args)
+    pool.shutdown(wait=False)   # the job runs on; the worker exits when it is done
+    return future

@@ -33,3 +33,12 @@ def test_a_script_without_main_guard_can_use_workers(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[8, 4]"
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_start_runs_beside_the_caller(monkeypatch, parallel):
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+    job = workers.start(codes.muni_check_digit, "03201", parallel=parallel)
+    assert job.result(timeout=60) == 8
+    failing = workers.start(int, "x", parallel=parallel)
+    assert isinstance(failing.exception(timeout=60), ValueError)
