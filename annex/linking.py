@@ -16,7 +16,7 @@ import polars as pl
 import numpy as np
 from rapidfuzz.distance import Postfix, Prefix
 from rapidfuzz.fuzz import ratio as _ratio
-from rapidfuzz.process import cdist
+from rapidfuzz.process import cdist, cpdist
 
 from annex import text
 from annex.csvio import EncodingError, decode, rows_with_line_numbers
@@ -185,12 +185,11 @@ def link(institutions: list[Side], facilities: list[Side],
     for block, (insts, facs) in sorted(blocks.items()):
         if not insts or not facs:
             continue
-        pairs = {}
-        for i, f in candidate_pairs(insts, facs):
-            if (i.key, f.key) in banned or not compatible(i, f):
-                continue
-            ns, as_ = name_score(i, f), address_score(i, f)
-            pairs[(i.key, f.key)] = (round(W_NAME * ns + W_ADDR * as_, 3), ns, as_)
+        ia, ib = candidate_index(insts, facs)
+        sc, ns, as_ = score_pairs(insts, facs, ia, ib)
+        pairs = {(insts[a].key, facs[b].key): v for a, b, *v in zip(ia.tolist(), ib.tolist(), sc, ns, as_)}
+        if banned:
+            pairs = {k: v for k, v in pairs.items() if k not in banned}
         # pass 1: mutual best with a clear margin
         accepted = _mutual_best(pairs, lambda sc: sc[0] >= ACCEPT and (sc[1] >= 0.9 or sc[2] == 1.0))
         for (ik, fk), (sc, ns, as_) in accepted:
@@ -248,17 +247,32 @@ CHUNK_ROWS = 256           # institutions per matrix in a large block (memory: r
 KEEP_FROM = 0.28           # pairs surely scoring below 0.3 change nothing below (see _plausible_pairs)
 
 
-def candidate_pairs(insts: list[Side], facs: list[Side]):
-    """Pairs worth scoring in one municipality. Small blocks: every pair that could score 0.3. Large ones (a
-    Tokyo ward has thousands of clinics): of those, the pairs sharing the name key, the full name, the street
-    address or its town part, plus each institution's facilities with the most similar names — every pair the
-    passes below could accept is among them (they need an equal name, an equal address, or a close name)."""
+def candidate_index(insts: list[Side], facs: list[Side]) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs worth scoring in one municipality, as index arrays into insts and facs, compatible kinds only.
+    Small blocks: every pair that could score 0.3. Large ones (a Tokyo ward has thousands of clinics): of those,
+    the pairs sharing the name key, the full name, the street address or its town part, plus each institution's
+    facilities with the most similar names — every pair the passes below could accept is among them (they need
+    an equal name, an equal address, or a close name)."""
     large = len(insts) * len(facs) > FULL_PAIRS_UP_TO
-    for lo in range(0, len(insts), CHUNK_ROWS if large else len(insts) or 1):
-        yield from _plausible_pairs(insts[lo:lo + CHUNK_ROWS] if large else insts, facs, large)
+    step = CHUNK_ROWS if large else max(len(insts), 1)
+    parts = [_plausible_pairs(insts[lo:lo + step], facs, large) for lo in range(0, len(insts), step)]
+    ia = np.concatenate([a + lo for lo, (a, _) in zip(range(0, len(insts), step), parts)]) if parts else np.zeros(0, int)
+    ib = np.concatenate([b for _, b in parts]) if parts else np.zeros(0, int)
+    ki, kf = _kind_codes(insts), _kind_codes(facs)
+    a_kind, b_kind = ki[ia], kf[ib]
+    # compatible(): hospital never with clinic, dental (3) only with dental
+    ok = ((a_kind == 3) == (b_kind == 3)) & ((a_kind == 0) | (b_kind == 0) | (a_kind == b_kind))
+    return ia[ok], ib[ok]
 
 
-def _plausible_pairs(insts: list[Side], facs: list[Side], shortlist: bool = False):
+_KIND_CODE = {None: 0, "hospital": 1, "clinic": 2, "dental": 3}
+
+
+def _kind_codes(sides: list[Side]) -> np.ndarray:
+    return np.array([_KIND_CODE.get(s.kind, 0) for s in sides], dtype=np.int8)
+
+
+def _plausible_pairs(insts: list[Side], facs: list[Side], shortlist: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of (a chunk of) a block whose score could reach KEEP_FROM, found with whole-block matrices in C.
 
     The bound is an over-estimate of W_NAME·name_score + W_ADDR·address_score (each rule at its highest), so no
@@ -290,8 +304,66 @@ def _plausible_pairs(insts: list[Side], facs: list[Side], shortlist: bool = Fals
         similar = np.zeros_like(keep)
         np.put_along_axis(similar, top, True, axis=1)
         keep &= shared_key | similar
-    for a, b in zip(*np.nonzero(keep)):
-        yield insts[a], facs[b]
+    return np.nonzero(keep)
+
+
+def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray
+                ) -> tuple[list[float], list[float], list[float]]:
+    """(score, name_score, address_score) of the pairs (insts[ia[k]], facs[ib[k]]) — exactly what
+    name_score() and address_score() give pair by pair (tested), computed column-wise: rapidfuzz over the
+    pairs in C, the rules as array selections, and Python's own round() for the rounded values."""
+    if len(ia) == 0:
+        return [], [], []
+    # name_score
+    na, nb = [insts[a].name_key for a in ia.tolist()], [facs[b].name_key for b in ib.tolist()]
+    la, lb = np.array([len(k) for k in na]), np.array([len(k) for k in nb])
+    short = np.minimum(la, lb)
+    sim = _cpdist(na, nb, _ratio) / 100.0
+    contained = (short >= 3) & ((_cpdist(na, nb, Prefix.similarity) >= short) |
+                                (_cpdist(na, nb, Postfix.similarity) >= short))
+    same = _pair_equal(na, nb) | _pair_equal([insts[a].full_key for a in ia.tolist()],
+                                             [facs[b].full_key for b in ib.tolist()], nonempty=True)
+    ns = _select([(la == 0) | (lb == 0), same, contained], [0.0, 1.0, 0.92], sim)
+    # address_score
+    aa, ab = [insts[a].address_key for a in ia.tolist()], [facs[b].address_key for b in ib.tolist()]
+    la, lb = np.array([len(k) for k in aa]), np.array([len(k) for k in ab])
+    short = np.minimum(la, lb)
+    prefix = (_cpdist(aa, ab, Prefix.similarity) >= short) & (la != lb)
+    # the longer one goes on with "-" right after the shorter one (one source stops at the block)
+    dash = np.zeros(len(aa), dtype=bool)
+    for k in np.nonzero(prefix & (short > 0))[0].tolist():
+        longer = aa[k] if la[k] > lb[k] else ab[k]
+        dash[k] = longer[short[k]] == "-"
+    pa, pb = [text.address_parts(k) for k in aa], [text.address_parts(k) for k in ab]
+    ta, tb = [p[0] for p in pa], [p[0] for p in pb]
+    ua, ub = [p[1] for p in pa], [p[1] for p in pb]
+    town_eq = _pair_equal(ta, tb, nonempty=True)
+    nums_eq = _pair_equal(ua, ub)
+    nums_missing = np.array([not x for x in ua]) | np.array([not x for x in ub])
+    head_eq = _pair_equal([t[:1] for t in ta], [t[:1] for t in tb])
+    as_ = _select([(la == 0) | (lb == 0), _pair_equal(aa, ab), dash, town_eq & nums_eq, town_eq & nums_missing,
+                   np.array([bool(x) for x in ua]) & nums_eq & head_eq],
+                  [0.0, 1.0, 0.85, 0.95, 0.8, 0.9], 0.8 * (_cpdist(aa, ab, _ratio) / 100.0))
+    total = W_NAME * np.array(ns) + W_ADDR * np.array(as_)
+    return [round(v, 3) for v in total.tolist()], ns, as_
+
+
+def _select(conditions: list[np.ndarray], values: list[float], otherwise: np.ndarray) -> list[float]:
+    """The first condition that holds gives its value; otherwise round(otherwise, 3) — Python's round, as the
+    pair-by-pair functions round (numpy's rounding can differ in the last place)."""
+    chosen = np.select(conditions, values, default=np.nan)
+    out = chosen.tolist()
+    for k in np.nonzero(np.isnan(chosen))[0].tolist():
+        out[k] = round(float(otherwise[k]), 3)
+    return out
+
+
+def _pair_equal(a: list[str], b: list[str], nonempty: bool = False) -> np.ndarray:
+    return np.array([x == y and (bool(x) or not nonempty) for x, y in zip(a, b)], dtype=bool)
+
+
+def _cpdist(a: list[str], b: list[str], scorer) -> np.ndarray:
+    return cpdist(a, b, scorer=scorer, dtype=np.float64, workers=-1 if len(a) > 50_000 else 1)
 
 
 def _cdist(a: list[str], b: list[str], scorer) -> np.ndarray:

@@ -97,7 +97,7 @@ def test_override_file(tmp_path):
     assert res.accepted.height == 1 and [f["row"] for f in res.findings] == [3]
 
 
-def test_block_filter_keeps_every_pair_that_can_matter():
+def test_block_filter_keeps_every_pair_that_can_matter(monkeypatch):
     """_plausible_pairs drops pairs by a whole-block upper bound; no pair scoring 0.3 or more may be dropped
     (links need 0.85, review 0.4 with competitors within 0.1). Checked against the exact pairwise scores on
     the real sample's facilities, every block, plus near-miss spellings made from them."""
@@ -119,13 +119,53 @@ def test_block_filter_keeps_every_pair_that_can_matter():
     for s in sides:
         blocks.setdefault(s.block, ([], []))[1].append(s)
     compared = kept_total = 0
+    monkeypatch.setattr(linking, "FULL_PAIRS_UP_TO", 10**9)   # every block compared as a small one
     for insts, facs in blocks.values():
-        kept = {(i.key, f.key) for i, f in linking._plausible_pairs(insts, facs)}
+        ia, ib = linking.candidate_index(insts, facs)
+        kept = {(insts[a].key, facs[b].key) for a, b in zip(ia.tolist(), ib.tolist())}
         kept_total += len(kept)
         for i in insts:
             for f in facs:
                 compared += 1
                 sc = linking.W_NAME * linking.name_score(i, f) + linking.W_ADDR * linking.address_score(i, f)
-                if sc >= 0.3:
+                if sc >= 0.3 and linking.compatible(i, f):
                     assert (i.key, f.key) in kept, (i, f, sc)
+                if not linking.compatible(i, f):
+                    assert (i.key, f.key) not in kept, (i, f)
     assert compared > 10_000 and kept_total < compared / 2   # the filter does filter
+    # large blocks (a Tokyo ward) keep a shortlist: at least every pair with the same name or the same address
+    monkeypatch.setattr(linking, "FULL_PAIRS_UP_TO", 0)
+    for insts, facs in blocks.values():
+        ia, ib = linking.candidate_index(insts, facs)
+        kept = {(insts[a].key, facs[b].key) for a, b in zip(ia.tolist(), ib.tolist())}
+        for i in insts:
+            for f in facs:
+                if linking.compatible(i, f) and ((i.name_key and i.name_key == f.name_key)
+                                                 or (i.address_key and i.address_key == f.address_key)):
+                    assert (i.key, f.key) in kept, (i, f)
+
+
+def test_column_wise_scores_equal_the_pair_by_pair_functions():
+    """score_pairs (rapidfuzz over arrays, rules as selections) must give exactly name_score/address_score and
+    the rounded combination, on every pair of a block of real names and addresses and their near-misses."""
+    import numpy as np
+    from annex.pipeline import select_prefectures
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    ref = read_reference(RAW, {p.code for p in select_prefectures(RAW, None)})
+    fac = ref.facilities().filter(pl.col("municipality_code").is_in(["032018", "392014"]))
+    sides = linking.make_sides(fac, "facility_id", "kind", ref.index)
+    # the other side: renamed, moved and shortened versions (prefixes, dashes, towns without numbers)
+    others = [linking.Side(f"x{n}", s.name, (s.name_key[:-2], s.name_key, "", s.name_key + "分院")[n % 4],
+                           s.full_key if n % 5 == 0 else "",
+                           (s.address_key.rsplit("-", 1)[0], s.address_key + "-7", s.address_key,
+                            s.address_key.split("-")[0], "")[n % 5], s.kind, s.block, s.pref_code)
+              for n, s in enumerate(sides)]
+    ia = np.repeat(np.arange(len(others)), len(sides))
+    ib = np.tile(np.arange(len(sides)), len(others))
+    sc, ns, as_ = linking.score_pairs(others, sides, ia, ib)
+    assert len(sc) > 20_000
+    for k, (a, b) in enumerate(zip(ia.tolist(), ib.tolist())):
+        i, f = others[a], sides[b]
+        n, ad = linking.name_score(i, f), linking.address_score(i, f)
+        assert (ns[k], as_[k], sc[k]) == (n, ad, round(linking.W_NAME * n + linking.W_ADDR * ad, 3)), (i, f)
