@@ -87,6 +87,7 @@ def leftovers(out: Path) -> list[str]:
         if p.name in NOT_OUTPUTS or not p.name.startswith("."):
             continue
         for pattern, kind in ((rf"\.annex\.duckdb\.{HEX}\.tmp", "db"), (rf"\.annex\.duckdb\.{HEX}\.tmp\.wal", "db.wal"),
+                              (rf"\.annex\.duckdb\.{HEX}\.tmp\.stage", "db.stage"),
                               (rf"\.(.+\.xlsx)\.{HEX}\.tmp", r"part:\1"), (rf"\.returns-{HEX}\.tmp", "returns"),
                               (rf"\.returns-old-{HEX}", "returns-old")):
             if re.fullmatch(pattern, p.name):
@@ -183,7 +184,7 @@ KILLS = {
             def __getattr__(self, name): return getattr(duckdb, name)
             def connect(self, *args, **kwargs): return Con(duckdb.connect(*args, **kwargs))
         warehouse.duckdb = DuckDB()
-        """, "previous", ["db", "db.wal"]),
+        """, "previous", ["db", "db.stage", "db.wal"]),
     "publish-before-replace": ("""
         import os as real_os
         from annex import warehouse
