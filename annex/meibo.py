@@ -12,6 +12,7 @@ from operator import itemgetter
 import unicodedata
 from pathlib import Path
 
+import fastexcel
 import polars as pl
 
 from annex import codes, workbooks
@@ -118,10 +119,11 @@ def _map_unique(s: pl.Series, func, dtype) -> pl.Series:
     return s.replace_strict(mapping, return_dtype=dtype, default=None)
 
 
-def _sheet_frame(body: list[list], idx: dict[str, int], first_row: int) -> pl.DataFrame:
-    """The sheet body as text columns, with its Excel row numbers."""
-    width = min(map(len, body), default=0)
-    df = pl.DataFrame({c: _column(body, i, width) for c, i in idx.items()}, schema={c: pl.String for c in idx})
+def _sheet_frame(body: pl.DataFrame, idx: dict[str, int], first_row: int) -> pl.DataFrame:
+    """The sheet body's named columns as text, with its Excel row numbers."""
+    cols = body.columns
+    df = body.select([pl.col(cols[i]).alias(c) if i < len(cols) else pl.lit(None, pl.String).alias(c)
+                      for c, i in idx.items()])
     df = df.with_columns(pl.all().str.strip_chars().fill_null(""))
     missing = [c for c in list(HEADER.values()) if c not in df.columns]
     return df.with_columns([pl.lit("").alias(c) for c in missing]).with_columns(
@@ -141,45 +143,48 @@ def _carry_down(df: pl.DataFrame) -> pl.DataFrame:
         for c in FACILITY_COLS])
 
 
+HEADER_SCAN = 20   # rows searched for the header row
+
+
 def read_meibo(path: str | Path, prefs: set[str] | None = None,
                pref_code_by_name: dict[str, str] | None = None) -> ReadResult:
     path = Path(path)
     kind = "meibo"
     try:  # corrupt, encrypted, bomb-sized files; calamine's panics on a damaged .xls
-        wb = workbooks.open_workbook(path)
-        sheets = wb.sheet_names
+        tables = _SheetTables(path)
     except workbooks.WorkbookError as exc:
         return failed_file(kind, path, "workbook_unreadable", str(exc), empty_schema=NOTIFICATION_COLUMNS)
     default_tensu = "3" if "shika" in path.name else "4" if "yakkyoku" in path.name else "1"
     res = ReadResult(kind, str(path), pl.DataFrame(schema=NOTIFICATION_COLUMNS))
     frames, recognised = [], 0
-    for sheet in sheets:
+    for sheet in tables.sheet_names:
         try:
-            grid = workbooks.sheet_rows(workbooks.get_sheet(wb, sheet))
+            table = tables.table(sheet)
         except Exception as exc:  # WorkbookError included
             res.findings.append(finding(path, sheet, None, None, None, "sheet_unreadable",
                                         f"シート「{sheet}」を読めません: {exc}"))
             continue
-        header_at = _find_header(grid)
+        top = table.head(HEADER_SCAN).rows()
+        header_at = _find_header(top)
         if header_at is None:
             # cover sheets and notes are normal; a sheet with data but no header is reported
-            data_rows = sum(1 for r in grid if any(_cell(v) for v in r))
+            data_rows = sum(1 for r in table.iter_rows() if any(_cell(v) for v in r))
             if data_rows > 5:
                 res.findings.append(finding(path, sheet, None, None, None, "header_not_found",
                                             f"シート「{sheet}」に名簿の見出し行（医療機関番号・受理記号）が見つかりません。",
                                             severity="warning"))
             continue
         recognised += 1
-        header = [_header_key(v) for v in grid[header_at]]
+        header = [_header_key(v) for v in top[header_at]]
         missing = [h for h in REQUIRED if h not in header]
-        body = grid[header_at + 1:]
+        body = table.slice(header_at + 1)
         if missing:
-            res.rows_in += len(body)
+            res.rows_in += body.height
             res.findings.append(finding(path, sheet, None, None, None, "missing_column",
                                         f"シート「{sheet}」（見出しは{header_at + 1}行目）に必要な列がありません: "
                                         f"{'・'.join(missing)}"))
             # every body row is lost with the sheet: count them as rejected rows of this sheet
-            for j, r in enumerate(body):
+            for j, r in enumerate(body.iter_rows()):
                 if any(_cell(v) for v in r):
                     res.findings.append(finding(path, sheet, header_at + 2 + j, None, None, "missing_column",
                                                 "見出しに必要な列がないため、この行を読めません。"))
@@ -187,11 +192,11 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
                     res.skipped_blank += 1
             continue
         idx = {HEADER[h]: i for i, h in enumerate(header) if h in HEADER}
-        title_pref = _title_pref(grid, header_at)
-        as_of = _as_of(grid, header_at)
+        title_pref = _title_pref(top, header_at)
+        as_of = _as_of(top, header_at)
         res.as_of = as_of.isoformat() if as_of else res.as_of
         df = _sheet_frame(body, idx, header_at + 2)      # header_at + 2: the 1-based row Excel shows
-        del grid, body
+        del table, body
         res.rows_in += df.height
         # blank lines and note lines (※…) under the table have no 番号, 届出 or 記号
         keep = (pl.col("symbol_raw") != "") | (pl.col("notification_name") != "") | (pl.col("inst_number_raw") != "")
@@ -206,6 +211,56 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
                            empty_schema=NOTIFICATION_COLUMNS)
     res.accepted = pl.concat(frames) if frames else res.accepted
     return res
+
+
+class _SheetTables:
+    """Each sheet as a frame of text columns whose row k is Excel row k + 1.
+
+    fastexcel reads the cells straight into Arrow (no Python object per cell: 1.5 M 名簿 rows nationally); a
+    workbook it cannot read goes through calamine's Python cells instead, whose errors say what is wrong. The
+    zip checks (traversal, bombs) come first either way."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        workbooks.check_xlsx_zip(path)
+        try:
+            self._fast = _call_fast(fastexcel.read_excel, str(path))
+            self.sheet_names = list(self._fast.sheet_names)
+            self._slow = None
+        except Exception:
+            self._fast = None
+            self._slow = workbooks.open_workbook(path)
+            self.sheet_names = list(self._slow.sheet_names)
+
+    def table(self, sheet: str) -> pl.DataFrame:
+        if self._fast is not None:
+            try:
+                df = _call_fast(lambda: self._fast.load_sheet(sheet, header_row=None, skip_rows=0,
+                                                              dtypes="string").to_polars())
+                # fastexcel writes a date cell with its time (2024-04-01 00:00:00); _cell writes the date
+                return df.with_columns(pl.all().cast(pl.String).str.replace(_DATETIME, "$1"))
+            except Exception:
+                if self._slow is None:
+                    self._slow = workbooks.open_workbook(self.path)
+        grid = workbooks.sheet_rows(workbooks.get_sheet(self._slow, sheet))
+        width = max(map(len, grid), default=0)
+        return pl.DataFrame({f"c{i}": _column(grid, i, min(map(len, grid), default=0)) for i in range(width)},
+                            schema={f"c{i}": pl.String for i in range(width)})
+
+
+_DATETIME = r"^(\d{4}-\d{2}-\d{2}) \d{2}:\d{2}:\d{2}(\.\d+)?$"
+
+
+def _call_fast(func, *args):
+    """A fastexcel call; its Rust panics (BaseException) become ordinary errors: the calamine path takes over."""
+    try:
+        return func(*args)
+    except Exception:
+        raise
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise RuntimeError(str(exc)) from None
 
 
 def _tensuhyo(default_tensu: str):

@@ -64,6 +64,11 @@ def _check_zip(path: Path) -> None:
             raise WorkbookError(f"{UNREADABLE}: {exc}") from None
 
 
+def check_xlsx_zip(path: str | Path) -> None:
+    """The zip checks alone, for a reader that opens the workbook with something else (fastexcel)."""
+    _check_zip(Path(path))
+
+
 def open_workbook(path: str | Path) -> CalamineWorkbook:
     path = Path(path)
     _check_zip(path)
