@@ -388,10 +388,20 @@ def _unique_exact_names(insts, facs, pairs, taken_i, taken_f):
         if s.key not in taken_f:
             count_f[s.name_key] = count_f.get(s.name_key, 0) + 1
     by_name_f = {s.name_key: s for s in facs if s.key not in taken_f}
+    # an open pair at exactly the same street address is stronger evidence than the name: the facility may
+    # be another institution renamed (内田医院 → 赤宿診療所 at 赤宿5-26-7, while a different 赤宿診療所 sits at 1-10-8)
+    addr_of_i: dict[str, set[str]] = {}
+    addr_of_f: dict[str, set[str]] = {}
+    for (ik, fk), v in pairs.items():
+        if v[2] == 1.0 and ik not in taken_i and fk not in taken_f:
+            addr_of_i.setdefault(ik, set()).add(fk)
+            addr_of_f.setdefault(fk, set()).add(ik)
     for i in insts:
         if i.key in taken_i or len(i.name_key) < 4 or count_i.get(i.name_key) != 1 or count_f.get(i.name_key) != 1:
             continue
         f = by_name_f[i.name_key]
+        if addr_of_f.get(f.key, set()) - {i.key} or addr_of_i.get(i.key, set()) - {f.key}:
+            continue
         if (i.key, f.key) in pairs:
             sc, ns, as_ = pairs[(i.key, f.key)]
             yield i.key, f.key, sc, ns, as_

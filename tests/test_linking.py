@@ -169,3 +169,14 @@ def test_column_wise_scores_equal_the_pair_by_pair_functions():
         i, f = others[a], sides[b]
         n, ad = linking.name_score(i, f), linking.address_score(i, f)
         assert (ns[k], as_[k], sc[k]) == (n, ad, round(linking.W_NAME * n + linking.W_ADDR * ad, 3)), (i, f)
+
+
+def test_same_name_elsewhere_does_not_take_a_renamed_institutions_facility():
+    """National synthetic data, 杉並区: 内田医院 (5-26-7) now appears in 医療情報ネット as 赤宿診療所 at 5-26-7,
+    while the 名簿 also has a different 赤宿診療所 at 1-10-8 with no facility. The unique-name rule must not pair
+    the two 赤宿診療所; the same-address rule pairs the renamed one."""
+    inst = [side("1311518604", "内田医院", "赤宿五丁目26番7号", "131156"),
+            side("1311520303", "赤宿診療所", "赤宿1丁目10-8", "131156")]
+    facs = [side("1322134078340", "赤宿診療所", "赤宿5-26-7 上田ビル1階", "131156")]
+    links, _ = linking.link(inst, facs)
+    assert links.select("inst_code", "facility_id", "method").rows() == [("1311518604", "1322134078340", "address")]
