@@ -16,6 +16,7 @@ from annex.facility_files import FACILITY_COLUMNS, parse_file_name, read_facilit
 from annex.codes import muni_code6
 from annex.findings import ReadResult, finding
 from annex.meibo import read_meibo
+from annex.status import SHIEN_PATTERN
 from annex.municipalities import MunicipalityIndex, read_master
 
 MASTER_PATH = Path("reference/municipalities/municipalities.csv")
@@ -57,10 +58,11 @@ class ReferenceData:
     def for_prefecture(self, pref_code: str) -> "ReferenceData":
         """The same reference data cut to one prefecture: what a worker process needs to link it and check its
         reports (pickled to the worker: the prefecture's rows, not the country's)."""
-        def one(kind: str, what: str) -> list[ReadResult]:
-            return [ReadResult(kind, "", self.of_prefecture(what, pref_code))]
-        return ReferenceData(self.master, self.index, one("facility_file", "facilities"),
-                             one("meibo", "notifications"), one("code_list", "code_list"))
+        def one(kind: str, frame: pl.DataFrame) -> list[ReadResult]:
+            return [ReadResult(kind, "", frame)]
+        return ReferenceData(self.master, self.index, one("facility_file", self.of_prefecture("facilities", pref_code)),
+                             one("meibo", _for_linking(self.of_prefecture("notifications", pref_code))),
+                             one("code_list", self.of_prefecture("code_list", pref_code)))
 
     def of_prefecture(self, what: str, pref_code: str) -> pl.DataFrame:
         """facilities / notifications / code_list of one prefecture. Nationally each is split once, not
@@ -172,6 +174,27 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
         for p in paths:
             target.append(ReadResult(kind, str(p), pl.DataFrame(), status="superseded"))
     return ref
+
+
+# what the per-prefecture work reads of the 名簿 rows: the institution columns (institutions()) and the symbol
+# (status.institutions_with_status)
+_LINKING_COLUMNS = ["inst_code", "pref_code", "tensuhyo", "name", "address", "postcode", "beds", "city_code", "as_of",
+                    "source_file", "source_sheet", "source_row", "symbol"]
+
+
+def _for_linking(notes: pl.DataFrame) -> pl.DataFrame:
+    """The 名簿 rows a prefecture's linking and report checks depend on, out of its one-per-notification rows
+    (Tokyo: 137 k rows, sent to a worker process): each institution's first row, as institutions() picks it,
+    and every 支援病/支援診/在後病/在医総管 row, as the status rule reads them. Same results, a tenth of the rows."""
+    if notes.height == 0 or not set(_LINKING_COLUMNS) <= set(notes.columns):
+        return notes
+    notes = notes.select(_LINKING_COLUMNS)
+    first = (notes.sort(["as_of", "source_file", "source_row"], descending=[True, False, False], nulls_last=True)
+             .unique("inst_code", keep="first", maintain_order=True))
+    sym = pl.col("symbol")
+    home_care = notes.filter(sym.str.contains(SHIEN_PATTERN) | (sym == "在後病") | sym.str.starts_with("在医総管"))
+    return pl.concat([first, home_care]).unique(["source_file", "source_sheet", "source_row"], keep="first",
+                                                maintain_order=True)
 
 
 def _read_source(kind: str, path: Path, cache: Path | None, params: str, prefs: set[str],
