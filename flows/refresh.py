@@ -1,5 +1,5 @@
 """The refresh flow: check whether anything changed, read the reference data once, link and read the reports
-of each prefecture in its own subflow, stage, build the DuckDB file, export the workbooks, publish artifacts.
+of each prefecture in its own subflow (nationally: in worker processes, one task), stage, build the DuckDB file, export the workbooks, publish artifacts.
 Every task calls one plain function from annex.*; nothing here holds logic."""
 from __future__ import annotations
 
@@ -69,6 +69,19 @@ def refresh_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path) -> tup
     return links, read_reports(ref, pref, links)
 
 
+@task(name="refresh-prefectures", persist_result=False)
+def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path) -> tuple[list, list]:
+    """Many prefectures (a national run): linked and checked side by side in worker processes, one task
+    (47 subflows would run one after another, each with Prefect's own overhead)."""
+    per_pref, reports = pipeline.refresh_prefectures(ref, prefs, cache)
+    log = get_run_logger()
+    for links, rep in zip(per_pref, reports):
+        log.info("紐付け %s: 医療機関%d 施設%d 紐付け%d 要確認%d 報告: 医療機関%d行 拠点%d行", links.code,
+                 links.institutions.height, links.facilities, links.links.height, links.review.height,
+                 rep.institution_reports.height, rep.hub_reports.height)
+    return per_pref, reports
+
+
 @task(name="stage-tables", persist_result=False)
 def stage_tables(raw: Path, ref: ReferenceData, per_pref: list, reports: list) -> dict:
     staged = pipeline.stage(raw, ref, per_pref, reports)
@@ -124,8 +137,11 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
             selected = pipeline.select_prefectures(raw_dir, prefs)
             cache = out_dir / CACHE_DIR  # parsed reference files and links, keyed on content
             ref = read_reference(raw_dir, selected, as_of, cache)
-            done = [refresh_prefecture(ref, p, cache) for p in selected]
-            per_pref, reports = [d[0] for d in done], [d[1] for d in done]
+            if len(selected) >= pipeline.PARALLEL_FROM:
+                per_pref, reports = refresh_prefectures(ref, selected, cache)
+            else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
+                done = [refresh_prefecture(ref, p, cache) for p in selected]
+                per_pref, reports = [d[0] for d in done], [d[1] for d in done]
             staged = stage_tables(raw_dir, ref, per_pref, reports)
             tmp = build_duckdb(out_dir, staged, run_info)
             result = export(out_dir, tmp, ref, reports, selected, as_of, staged)

@@ -42,3 +42,18 @@ def test_cli_help_is_japanese():
     out = subprocess.run([sys.executable, "-m", "annex.cli", "templates", "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "調査票" in out and "--pref" in out
+
+
+def test_refresh_flow_many_prefectures_in_workers(prefect_harness, tmp_path, monkeypatch):
+    """A national run links in worker processes through one task; the result is the per-prefecture one's."""
+    from annex import pipeline
+    from flows.refresh import refresh
+    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 2)     # the sample's two prefectures count as "many"
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+    result = refresh(raw=str(RAW), out=str(tmp_path / "parallel"))
+    monkeypatch.setenv("ANNEX_WORKERS", "1")              # the reference: everything in this process
+    serial = pipeline.run(RAW, tmp_path / "serial")
+    for key in ("facility_links", "institution_reports", "hub_reports"):
+        assert result[key] == serial[key] > 0
+    con = duckdb.connect(str(tmp_path / "parallel" / "annex.duckdb"), read_only=True)
+    assert con.execute("SELECT count(DISTINCT pref_code) FROM facility_links").fetchone() == (2,)
