@@ -74,6 +74,11 @@ class MunicipalityIndex:
             for name, code in names:
                 heads.setdefault(name[:2], []).append((name, code))
         self._pref_name_lengths = sorted({len(n) for n in self.pref_code_by_name}, reverse=True)
+        self._resolved: dict[tuple[str, str | None], tuple[str | None, str]] = {}
+
+    def __getstate__(self) -> dict:
+        # sent to worker processes: without the lookups it memoised here
+        return {**self.__dict__, "_resolved": {}}
 
     def current(self, code6: str | None) -> str | None:
         """The code in force for code6: itself, its successor if abolished, None if unknown."""
@@ -103,6 +108,13 @@ class MunicipalityIndex:
         Accepts addresses with or without the prefecture, and with or without the 郡 of a town or village
         (岩手郡雫石町…, 幡多郡黒潮町…). Longest name first, so 札幌市中央区 wins over 札幌市.
         """
+        key = (pref_code, address)
+        hit = self._resolved.get(key)
+        if hit is None:   # institutions() and the linking both resolve the same addresses
+            hit = self._resolved[key] = self._resolve(pref_code, address)
+        return hit
+
+    def _resolve(self, pref_code: str, address: str | None) -> tuple[str | None, str]:
         t = self.strip_prefecture(address or "")
         heads = self._by_head.get(pref_code, {})
         for candidate in (t, _GUN.sub("", t)):

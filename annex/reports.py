@@ -157,11 +157,19 @@ def _fill_merged(sheet, rows: list[list]) -> None:
 
 
 # --- header --------------------------------------------------------------------------------------
+_ALIASES: dict[int, tuple[ReportKind, dict[str, str]]] = {}
+
+
 def _alias_map(kind: ReportKind) -> dict[str, str]:
+    """Header key -> field, built once per kind (asked for every sheet of every report)."""
+    hit = _ALIASES.get(id(kind))
+    if hit is not None and hit[0] is kind:
+        return hit[1]
     out: dict[str, str] = {}
     for col in kind.columns:
         for label in (col.label, *col.aliases):
             out.setdefault(header_key(label), col.field)
+    _ALIASES[id(kind)] = (kind, out)
     return out
 
 
@@ -180,11 +188,13 @@ def match_header(grid: Grid, kind: ReportKind) -> HeaderMatch | None:
     by_field = {c.field: c for c in kind.columns}
     best: tuple[int, HeaderMatch] | None = None
     template_labels = {clean(c.label) for c in kind.template_columns()}
+    # each candidate row is looked at three times (alone, over the next, under the previous): clean it once
+    cleaned = [[clean(v) for v in row] for row in grid.rows[:MAX_HEADER_SEARCH + 1]]
     for r in range(min(MAX_HEADER_SEARCH, len(grid.rows))):
-        row = grid.rows[r]
-        below = grid.rows[r + 1] if r + 1 < len(grid.rows) else []
+        row = cleaned[r]
+        below = cleaned[r + 1] if r + 1 < len(cleaned) else []
         for depth in (1, 2):
-            if depth == 2 and not any(clean(v) for v in below):
+            if depth == 2 and not any(below):
                 continue
             labels = _labels(row, below if depth == 2 else None)
             cols: dict[int, str] = {}
@@ -202,22 +212,22 @@ def match_header(grid: Grid, kind: ReportKind) -> HeaderMatch | None:
             if len(data_fields) < 2:
                 continue
             score = len(data_fields) * 10 - depth  # a second row must add fields to be worth it
-            is_template = {clean(v) for v in row if clean(v)} >= template_labels and depth == 1
+            is_template = {v for v in row if v} >= template_labels and depth == 1
             m = HeaderMatch(r, depth, cols, unknown, is_template)
             if best is None or score > best[0]:
                 best = (score, m)
     return best[1] if best else None
 
 
-def _labels(row: list, below: list | None) -> dict[int, str]:
-    """Column labels of a one- or two-row header. In a two-row header a group label (取組事項) spans the
-    columns whose second row is filled (①, ②, …) even when the cells are not merged."""
+def _labels(row: list[str], below: list[str] | None) -> dict[int, str]:
+    """Column labels of a one- or two-row header (cells already clean()ed). In a two-row header a group label
+    (取組事項) spans the columns whose second row is filled (①, ②, …) even when the cells are not merged."""
     width = max(len(row), len(below or []))
     out = {}
     parent = ""
     for c in range(width):
-        top = clean(row[c]) if c < len(row) else ""
-        sub = clean(below[c]) if below is not None and c < len(below) else ""
+        top = row[c] if c < len(row) else ""
+        sub = below[c] if below is not None and c < len(below) else ""
         if below is None:
             if top:
                 out[c] = top
