@@ -23,6 +23,7 @@ TABLE_ORDER = ["municipalities", "areas", "facilities", "institutions", "notific
                "hub_reports", "reported_hubs", "annex_institutions", "annex_hubs", "resource_counts", "coverage",
                "candidates", "runs", "changes"]
 DB_NAME = "annex.duckdb"
+MEMORY_LIMIT = "400MB"   # for building the file (national: 1.5 M 名簿 rows sorted); readers are not limited
 # what `changes` compares with: these columns of the previous file's tables (empty when there is none, or
 # when the previous file is older than these columns)
 PREVIOUS = {
@@ -40,7 +41,9 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
     tmp = out_dir / f".{DB_NAME}.{uuid.uuid4().hex}.tmp"
     stage_dir = Path(str(tmp) + ".stage")
     try:
-        con = duckdb.connect(str(tmp))
+        # DuckDB's own memory is capped (sorts and joins spill to a temporary folder beside the file, removed
+        # with it): nationally the build otherwise adds ~700 MB on top of the frames this process holds
+        con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT})
         try:
             # staged frames go through Parquet files beside the new database, read by temp views: DuckDB streams
             # them, where registering the frames converted every string column to Arrow in memory first (the
