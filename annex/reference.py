@@ -161,9 +161,12 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
             (("facility_file", to_read), ("meibo", meibo), ("code_list", code_lists)) for p in paths]
     # nationally: 8 bureau workbooks (1.5 M rows) and 3 facility files, parsed side by side in worker processes
     # when at least 3 of them are not in the parse cache
-    misses = sum(1 for kind, p, *_ in jobs if not is_cached(cache, p, kind, params))
-    results = workers.map_jobs(_read_source, jobs, weights=[p.stat().st_size for _, p, *_ in jobs],
-                               parallel_from=len(jobs) + 1 if misses < 3 else 2)
+    missing = [job for job in jobs if not is_cached(cache, job[1], job[0], params)]
+    if len(missing) >= 3 and cache is not None and workers.worker_count(len(missing)) > 1:
+        # the workers parse into the cache and send back nothing: reading their Parquet here is cheaper than
+        # pickling 1.5 M rows back through a pipe
+        workers.map_jobs(_parse_into_cache, missing, weights=[p.stat().st_size for _, p, *_ in missing])
+    results = [_read_source(*job) for job in jobs]   # from the cache, or parsed here
     by_kind = {"facility_file": ref.facility_files, "meibo": ref.meibo_files, "code_list": ref.code_lists}
     for (kind, *_), res in zip(jobs, results):
         by_kind[kind].append(res)
@@ -195,6 +198,10 @@ def _for_linking(notes: pl.DataFrame) -> pl.DataFrame:
     home_care = notes.filter(sym.str.contains(SHIEN_PATTERN) | (sym == "在後病") | sym.str.starts_with("在医総管"))
     return pl.concat([first, home_care]).unique(["source_file", "source_sheet", "source_row"], keep="first",
                                                 maintain_order=True)
+
+
+def _parse_into_cache(*job) -> None:
+    _read_source(*job)
 
 
 def _read_source(kind: str, path: Path, cache: Path | None, params: str, prefs: set[str],
