@@ -210,9 +210,18 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks],
 def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData | None = None,
                   reports: list[PrefectureReports] | None = None, prefs: list[Prefecture] | None = None,
                   run_info: runs.Run | None = None, as_of: dt.date | None = None) -> Path:
-    """build_database then export."""
-    tmp = build_database(out, staged, run_info)
-    return export(out, tmp, ref, reports, prefs, as_of)
+    """build_database then export. Nationally the ~1,900 return workbooks (from the reports, not the database)
+    are written in a worker while the database builds; export waits for them."""
+    returns_job = None
+    if ref is not None and reports and len(prefs or []) >= PARALLEL_FROM:
+        returns_job = workers.start(returns.prepare, out, reports, ref.index, {p.code: p.name for p in prefs or []})
+    try:
+        tmp = build_database(out, staged, run_info)
+    except BaseException:
+        if returns_job is not None and returns_job.exception() is None:
+            returns.discard(returns_job.result()[0])
+        raise
+    return export(out, tmp, ref, reports, prefs, as_of, returns_job)
 
 
 def build_database(out: Path, staged: dict[str, pl.DataFrame], run_info: runs.Run | None = None) -> Path:
@@ -223,19 +232,21 @@ def build_database(out: Path, staged: dict[str, pl.DataFrame], run_info: runs.Ru
 
 
 def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[PrefectureReports] | None,
-           prefs: list[Prefecture] | None, as_of: dt.date | None = None) -> Path:
+           prefs: list[Prefecture] | None, as_of: dt.date | None = None, returns_job=None) -> Path:
     """Annex and return workbooks written from the new database under temporary names; then the database is
     swapped in (the commit point), then the return workbooks, then the annex workbooks. Anything failing
     before the database swap leaves every previous output as it was; a run dying after it leaves a database
     its success line does not vouch for, which the next run rebuilds (unchanged_since)."""
     books: list[tuple[Path, Path]] = []
     staged_returns = None
-    # nationally the annex workbooks (from the database) are written in a worker while the ~1,900 return
-    # workbooks (from the reports in memory) are written here
+    # the annex workbooks (from the database) in a worker while the return workbooks (from the reports) are
+    # written here — unless they were started beside the database build (returns_job: write_outputs)
     annex_job = workers.start(write_workbooks, tmp, out, prefs or [], as_of or dt.date.today(),
-                              parallel=len(prefs or []) >= PARALLEL_FROM)
+                              parallel=returns_job is None and len(prefs or []) >= PARALLEL_FROM)
     try:
-        if ref is not None and reports:
+        if returns_job is not None:
+            staged_returns = returns_job.result()[0]
+        elif ref is not None and reports:
             staged_returns, _ = returns.prepare(out, reports, ref.index, {p.code: p.name for p in prefs or []})
         books = annex_job.result()
         db = warehouse.publish(tmp, out)
@@ -252,6 +263,8 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
     finally:
         if not books and annex_job.exception() is None:   # something else failed: its workbooks go too
             books = annex_job.result()
+        if staged_returns is None and returns_job is not None and returns_job.exception() is None:
+            staged_returns = returns_job.result()[0]
         warehouse.discard(tmp)
         for part, _ in books:
             part.unlink(missing_ok=True)

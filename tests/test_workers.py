@@ -42,3 +42,41 @@ def test_start_runs_beside_the_caller(monkeypatch, parallel):
     assert job.result(timeout=60) == 8
     failing = workers.start(int, "x", parallel=parallel)
     assert isinstance(failing.exception(timeout=60), ValueError)
+
+
+def _outputs(out):
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*.xlsx"))
+
+
+def test_national_style_run_writes_the_same_outputs(tmp_path, monkeypatch):
+    """With "many" prefectures the return workbooks are written in a worker beside the database build and the
+    prefectures linked in workers: the same workbooks and table counts as the in-process run."""
+    import duckdb
+    from annex import pipeline
+    from conftest import RAW
+    monkeypatch.setenv("ANNEX_WORKERS", "1")
+    serial = pipeline.run(RAW, tmp_path / "serial")
+    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 2)
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+    parallel = pipeline.run(RAW, tmp_path / "parallel")
+    for key in ("facility_links", "institutions", "report_files", "institution_reports", "hub_reports", "errors",
+                "warnings"):
+        assert parallel[key] == serial[key], key
+    assert _outputs(tmp_path / "parallel") == _outputs(tmp_path / "serial") and len(_outputs(tmp_path / "serial")) > 10
+    con = duckdb.connect(str(tmp_path / "parallel" / "annex.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM report_files").fetchone()[0] > 10
+
+
+def test_failed_build_discards_the_returns_written_beside_it(tmp_path, monkeypatch):
+    from annex import pipeline, warehouse
+    from conftest import RAW
+    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 2)
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk gone")
+    monkeypatch.setattr(warehouse, "build", broken)
+    with pytest.raises(OSError):
+        pipeline.run(RAW, tmp_path)
+    assert not list(tmp_path.glob(".returns-*")) and not (tmp_path / "returns").exists()
+    assert not (tmp_path / "annex.duckdb").exists()
