@@ -37,6 +37,7 @@ NOTIFICATION_COLUMNS = {
     "acceptance_no": pl.String, "start_date": pl.Date, "as_of": pl.Date,
     "source_file": pl.String, "source_sheet": pl.String, "source_row": pl.Int64,
 }
+EARLIEST_START = dt.date(1958, 4, 1)   # 点数表・施設基準の届出 began with the 1958 fee schedule
 _TENSUHYO = {"医科": "1", "歯科": "3", "薬局": "4", "調剤": "4", "訪問看護": "6"}
 
 
@@ -314,6 +315,26 @@ def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_cod
             res.findings.append(finding(path, sheet, row, "算定開始年月日", value, "date_format",
                                         f"{starts[value]}（行は取り込み、開始日は空欄とします）。", severity="warning"))
     dates = {u: v for u, v in starts.items() if isinstance(v, dt.date)}
+    # a 算定開始 before the 施設基準 existed, or more than a year after the list's own date, is a typo (9999年)
+    latest = (as_of or dt.date.today()) + dt.timedelta(days=366)
+    implausible = {u for u, v in dates.items() if not EARLIEST_START <= v <= latest}
+    for row, value in ok.filter(pl.col("start_raw").is_in(list(implausible))).select("source_row", "start_raw").iter_rows():
+        res.findings.append(finding(path, sheet, row, "算定開始年月日", value, "date_out_of_range",
+                                    f"算定開始年月日 {dates[value].isoformat()} はありえない日付です（{EARLIEST_START.year}年〜"
+                                    f"{latest.year}年の範囲外）。行は取り込み、開始日は空欄とします。", severity="warning"))
+    dates = {u: v for u, v in dates.items() if u not in implausible}
+    # the same row twice (a copy-paste in the bureau's list): the first is kept, the copy is rejected
+    same = [c for c in ok.columns if c not in ("source_row", "check_ok")]
+    copies = ok.filter(~pl.struct(same).is_first_distinct())
+    if copies.height:
+        firsts = {}
+        for row, key in zip(ok["source_row"].to_list(), ok.select(same).rows()):
+            firsts.setdefault(key, row)
+        for row, key in zip(copies["source_row"].to_list(), copies.select(same).rows()):
+            res.findings.append(finding(path, sheet, row, None, None, "duplicate_row",
+                                        f"{firsts[key]}行目と同じ行です（医療機関・届出・受理番号・算定開始日がすべて同じ）。"
+                                        "最初の行を使います。"))
+        ok = ok.filter(pl.struct(same).is_first_distinct())
     return ok.select(
         "inst_code", "pref_code", "tensuhyo", "name", "address", "postcode",
         beds=pl.when(pl.col("beds_raw").str.contains(r"^\d+$")).then(pl.col("beds_raw").cast(pl.Int32, strict=False)),

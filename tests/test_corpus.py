@@ -246,6 +246,33 @@ def test_meibo_impossible_wareki(iwate, meibo_base):
     assert got.filter(bad).drop("start_date").equals(meibo_base.filter(bad).drop("start_date"))
 
 
+def test_meibo_dates_out_of_range(iwate, meibo_base):
+    """Readable dates no 算定開始 can have (9999/12/31, 1900/4/1): a warning each, the row kept, no start date."""
+    ref, _ = iwate
+    res = read_meibo(CORPUS / "meibo_date_out_of_range.xlsx", {"03"}, ref.index.pref_code_by_name)
+    assert res.balanced()
+    assert [(f["rule"], f["sheet"], f["row"], f["severity"], f["value"]) for f in res.findings] == [
+        ("date_out_of_range", "岩手県", 10, "warning", "9999/12/31"),
+        ("date_out_of_range", "岩手県", 20, "warning", "1900/4/1")]
+    got = res.accepted.drop("source_file")
+    bad = pl.col("source_row").is_in([10, 20])
+    assert got.filter(bad)["start_date"].null_count() == 2
+    assert got.filter(~bad).equals(meibo_base.filter(~bad))
+    assert got.filter(bad).drop("start_date").equals(meibo_base.filter(bad).drop("start_date"))
+
+
+def test_meibo_duplicate_row(iwate, meibo_base):
+    """A facility's first row pasted again under the table (row 65): rejected as a copy of row 5; the rest as in
+    the clean 名簿."""
+    ref, _ = iwate
+    res = read_meibo(CORPUS / "meibo_duplicate_rows.xlsx", {"03"}, ref.index.pref_code_by_name)
+    assert res.balanced() and res.rows_in == 61 and res.rejected == 1
+    assert [(f["rule"], f["sheet"], f["row"], f["severity"]) for f in res.findings] == [
+        ("duplicate_row", "岩手県", 65, "error")]
+    assert "5行目と同じ行" in res.findings[0]["message"]
+    assert res.accepted.drop("source_file").equals(meibo_base)
+
+
 # --- 医療情報ネット, code list --------------------------------------------------------------------------
 FACILITY_CASES = [
     ("facility_zip_slip.csv.zip", "zip_corrupt", "zipの中のファイル名が不正です"),

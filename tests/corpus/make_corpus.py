@@ -368,6 +368,13 @@ def meibo() -> None:
     bad = [list(r) for r in grid]
     bad[9][col], bad[19][col] = "令和 0年 4月 1日", "平成32年 4月 1日"    # Excel rows 10 and 20
     xlsx(bad, "meibo_wareki_impossible.xlsx")
+    far = [list(r) for r in grid]
+    far[9][col], far[19][col] = "9999/12/31", "1900/4/1"     # readable dates, but no 算定開始 (rows 10, 20)
+    xlsx(far, "meibo_date_out_of_range.xlsx")
+    # a facility's first row pasted again under the table (Excel row len(grid) + 1)
+    number = [str(v) for v in grid[3]].index("医療機関番号")
+    first = next(i for i in range(4, len(grid)) if str(grid[i][number]).strip())
+    xlsx([*grid, list(grid[first])], "meibo_duplicate_rows.xlsx")
 
 
 # --- 医療情報ネット and code list ----------------------------------------------------------------
