@@ -122,6 +122,8 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
     processes, each sent only its own prefecture's reference rows (annex.workers)."""
     jobs = [(ref.for_prefecture(p.code) if len(prefs) >= PARALLEL_FROM else ref, p, cache) for p in prefs]
     weights = [ref.of_prefecture("notifications", p.code).height for p in prefs]
+    if len(prefs) >= PARALLEL_FROM:
+        ref.release_parts()   # the per-prefecture split is a second copy of 1.5 M 名簿 rows; the jobs have theirs
     done = workers.map_jobs(_refresh_one, jobs, weights=weights, parallel_from=PARALLEL_FROM)
     return [d[0] for d in done], [d[1] for d in done]
 

@@ -64,6 +64,10 @@ class ReferenceData:
                              one("meibo", _for_linking(self.of_prefecture("notifications", pref_code))),
                              one("code_list", self.of_prefecture("code_list", pref_code)))
 
+    def release_parts(self) -> None:
+        """Forget the per-prefecture split (memory); of_prefecture() splits again if asked."""
+        self._parts.clear()
+
     def of_prefecture(self, what: str, pref_code: str) -> pl.DataFrame:
         """facilities / notifications / code_list of one prefecture. Nationally each is split once, not
         filtered out of 1.5 M rows for every prefecture; the split is redone when files were added."""
