@@ -225,7 +225,7 @@ class _SheetTables:
         self.path = path
         workbooks.check_xlsx_zip(path)
         try:
-            self._fast = _call_fast(fastexcel.read_excel, str(path))
+            self._fast = workbooks.call(fastexcel.read_excel, str(path))
             self.sheet_names = list(self._fast.sheet_names)
             self._slow = None
         except Exception:
@@ -236,8 +236,8 @@ class _SheetTables:
     def table(self, sheet: str) -> pl.DataFrame:
         if self._fast is not None:
             try:
-                df = _call_fast(lambda: self._fast.load_sheet(sheet, header_row=None, skip_rows=0,
-                                                              dtypes="string").to_polars())
+                df = workbooks.call(lambda: self._fast.load_sheet(sheet, header_row=None, skip_rows=0,
+                                                                  dtypes="string").to_polars())
                 # fastexcel writes a date cell with its time (2024-04-01 00:00:00); _cell writes the date
                 return df.with_columns(pl.all().cast(pl.String).str.replace(_DATETIME, "$1"))
             except Exception:
@@ -250,18 +250,6 @@ class _SheetTables:
 
 
 _DATETIME = r"^(\d{4}-\d{2}-\d{2}) \d{2}:\d{2}:\d{2}(\.\d+)?$"
-
-
-def _call_fast(func, *args):
-    """A fastexcel call; its Rust panics (BaseException) become ordinary errors: the calamine path takes over."""
-    try:
-        return func(*args)
-    except Exception:
-        raise
-    except BaseException as exc:
-        if type(exc).__name__ != "PanicException":
-            raise
-        raise RuntimeError(str(exc)) from None
 
 
 def _tensuhyo(default_tensu: str):

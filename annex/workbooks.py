@@ -29,8 +29,8 @@ class WorkbookError(Exception):
     """The workbook cannot be read; str() is the Japanese explanation for the sender."""
 
 
-def _call(func, *args):
-    """Run a calamine call; its errors and its panics become WorkbookError."""
+def call(func, *args):
+    """Run a calamine (or fastexcel) call; its errors and its Rust panics become WorkbookError."""
     try:
         return func(*args)
     except WorkbookError:
@@ -73,7 +73,7 @@ def open_workbook(path: str | Path) -> CalamineWorkbook:
     path = Path(path)
     _check_zip(path)
     try:
-        return _call(CalamineWorkbook.from_path, str(path))
+        return call(CalamineWorkbook.from_path, str(path))
     except WorkbookError:
         if _encrypted(path):
             raise WorkbookError(PASSWORD) from None
@@ -81,12 +81,12 @@ def open_workbook(path: str | Path) -> CalamineWorkbook:
 
 
 def get_sheet(wb: CalamineWorkbook, name: str):
-    return _call(wb.get_sheet_by_name, name)
+    return call(wb.get_sheet_by_name, name)
 
 
 def sheet_rows(sheet, limit: int | None = None) -> list[list]:
     """The sheet's cells from A1 (empty leading rows and columns kept), at most limit rows."""
-    return _call(sheet.to_python, False, limit)   # a list of lists, the caller may change them
+    return call(sheet.to_python, False, limit)   # a list of lists, the caller may change them
 
 
 @dataclass
