@@ -316,7 +316,7 @@ def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
         rep.result = failed_file(f"{kind.kind}_report", path, "layout_not_recognised",
                                  f"{Path(path).name} の表の見出しが見つかりません{where}。"
                                  f"県の調査票（{kind.title}）を使うか、見出し行に「{kind.columns[1].label}」などの列名を"
-                                 "書いてください。", empty_schema=schema)
+                                 "書いてください。" + (_GARBLED if _garbled(grids) else ""), empty_schema=schema)
         rep.result.rows_in = 0
         rep.layout = "unrecognised"
         return rep
@@ -329,6 +329,21 @@ def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
     # validated later, with every other file of the prefecture in one pandera call: validate_reports()
     res.accepted = pl.DataFrame(records, schema=schema)
     return rep
+
+
+_GARBLED = ("文字化けしています（読めない文字が含まれています）。文字コードを取り違えて保存された可能性があります。"
+            "元のファイルを Excel で開き「CSV UTF-8」か Excel ブック（.xlsx）で保存し直して提出してください。")
+
+
+_MOJIBAKE = re.compile("\ufffd|[\u4e00-\u9fff][\uff61-\uff9f]")
+
+
+def _garbled(grids: list[Grid]) -> bool:
+    """Text that went through the wrong encoding on the sender's side: Shift_JIS taken for UTF-8 leaves U+FFFD
+    replacement characters; UTF-8 taken for Shift_JIS reads as kanji followed by half-width kana (紫波 → 邏ｫ豕｢).
+    Neither occurs in a real header."""
+    text = "".join(str(v) for g in grids for row in g.rows[:MAX_HEADER_SEARCH] for v in row)
+    return len(_MOJIBAKE.findall(text)) >= 3
 
 
 def validate_reports(reps: list[ReportFile], kind: ReportKind) -> None:

@@ -68,8 +68,10 @@ def failed(file: str, dest: str, rule: str, message: str) -> ReportCase:
 
 REPORT_CASES = [
     # --- encodings ----------------------------------------------------------------------------
-    failed("report_cp932_read_as_utf8.csv", "ishikai/紫波郡医師会_a.csv", "layout_not_recognised", "見出しが見つかりません"),
-    failed("report_utf8_read_as_cp932.csv", "ishikai/紫波郡医師会_b.csv", "layout_not_recognised", "見出しが見つかりません"),
+    # a file garbled by the wrong encoding says so (the hint), an empty one does not
+    failed("report_cp932_read_as_utf8.csv", "ishikai/紫波郡医師会_a.csv", "layout_not_recognised",
+           "などの列名を書いてください。文字化けしています"),
+    failed("report_utf8_read_as_cp932.csv", "ishikai/紫波郡医師会_b.csv", "layout_not_recognised", "文字化けしています"),
     ReportCase("report_mixed_utf8_cp932.csv", "ishikai/紫波郡医師会_c.csv", SHIWA_CSV,
                SHIWA_FINDINGS | {("encoding_mixed", None, 5, "warning")}),
     ReportCase("report_cp932_with_utf8_bom.csv", "ishikai/紫波郡医師会_d.csv", SHIWA_CSV, SHIWA_FINDINGS),
@@ -406,3 +408,16 @@ def _cells(path: Path) -> dict[str, set[str]]:
                 if c.value is not None:
                     out.setdefault(str(c.value), set()).add(c.data_type)
     return out
+
+
+def test_garbled_hint_only_for_garbled_files():
+    """The 文字化け hint is given for text that went through the wrong encoding, not for any unrecognised file."""
+    from annex.report_checks import REPORT_DIRS
+    from annex.reports import read_report
+    kind = REPORT_DIRS["ishikai"]
+    for path in (CORPUS / "report_empty.csv", RAW / "03/reports/ishikai/宮古医師会_送付状.xlsx"):
+        rep = read_report(path, kind, "03")
+        assert rep.result.findings[0]["rule"] == "layout_not_recognised"
+        assert "文字化け" not in rep.result.findings[0]["message"], path.name
+    for name in ("report_cp932_read_as_utf8.csv", "report_utf8_read_as_cp932.csv"):
+        assert "文字化けしています" in read_report(CORPUS / name, kind, "03").result.findings[0]["message"]
