@@ -59,12 +59,17 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _entry(cache: Path, path: Path, kind: str, params: str) -> tuple[Path, Path]:
+    """The cache's (Parquet, JSON) pair for one parse of path."""
+    key = _key(kind, file_sha256(path), code_version(), params)
+    return cache / f"{kind}-{key}.parquet", cache / f"{kind}-{key}.json"
+
+
 def is_cached(cache: Path | None, path: Path, kind: str, params: str) -> bool:
     """Whether cached_read would answer from the cache (no parse)."""
     if cache is None or not path.is_file():
         return False
-    key = _key(kind, file_sha256(path), code_version(), params)
-    return (cache / f"{kind}-{key}.parquet").exists() and (cache / f"{kind}-{key}.json").exists()
+    return all(p.exists() for p in _entry(cache, path, kind, params))
 
 
 def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Callable[[], ReadResult]) -> ReadResult:
@@ -75,8 +80,7 @@ def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Ca
     """
     if cache is None or not path.is_file():
         return read()
-    key = _key(kind, file_sha256(path), code_version(), params)
-    data, meta = cache / f"{kind}-{key}.parquet", cache / f"{kind}-{key}.json"
+    data, meta = _entry(cache, path, kind, params)
     if data.exists() and meta.exists():
         try:
             m = json.loads(meta.read_text(encoding="utf-8"))

@@ -104,7 +104,7 @@ def _column(body: list[list], i: int, width: int) -> pl.Series:
     if float in kinds:
         s = s.str.replace(r"^(-?\d+)\.0$", "$1")
     if dt.datetime in kinds:
-        s = s.str.replace(r"^(\d{4}-\d{2}-\d{2}) \d{2}:\d{2}:\d{2}(\.\d+)?$", "$1")
+        s = s.str.replace(_DATETIME, "$1")
     return s
 
 
@@ -244,8 +244,8 @@ class _SheetTables:
                 if self._slow is None:
                     self._slow = workbooks.open_workbook(self.path)
         grid = workbooks.sheet_rows(workbooks.get_sheet(self._slow, sheet))
-        width = max(map(len, grid), default=0)
-        return pl.DataFrame({f"c{i}": _column(grid, i, min(map(len, grid), default=0)) for i in range(width)},
+        width, common = max(map(len, grid), default=0), min(map(len, grid), default=0)
+        return pl.DataFrame({f"c{i}": _column(grid, i, common) for i in range(width)},
                             schema={f"c{i}": pl.String for i in range(width)})
 
 

@@ -16,7 +16,7 @@ from annex.facility_files import FACILITY_COLUMNS, parse_file_name, read_facilit
 from annex.codes import muni_code6
 from annex.findings import ReadResult, finding
 from annex.meibo import read_meibo
-from annex.status import SHIEN_PATTERN
+from annex.status import status_symbol
 from annex.municipalities import MunicipalityIndex, read_master
 
 MASTER_PATH = Path("reference/municipalities/municipalities.csv")
@@ -71,13 +71,13 @@ class ReferenceData:
     def of_prefecture(self, what: str, pref_code: str) -> pl.DataFrame:
         """facilities / notifications / code_list of one prefecture. Nationally each is split once, not
         filtered out of 1.5 M rows for every prefecture; the split is redone when files were added."""
-        frame = getattr(self, what)()
         stamp = (len(self.facility_files), len(self.meibo_files), len(self.code_lists))
         if self._parts.get(what, (None,))[0] != stamp:
+            frame = getattr(self, what)()
             parts = frame.partition_by("pref_code", as_dict=True) if frame.height else {}
-            self._parts[what] = (stamp, {k[0]: v for k, v in parts.items()})
-        part = self._parts[what][1].get(pref_code)
-        return part if part is not None else frame.clear()
+            self._parts[what] = (stamp, {k[0]: v for k, v in parts.items()}, frame.clear())
+        _, parts, empty = self._parts[what]
+        return parts.get(pref_code, empty)
 
     def code_list(self) -> pl.DataFrame:
         frames = [r.accepted for r in self.code_lists if r.accepted.height]
@@ -183,6 +183,9 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
     return ref
 
 
+# an institution's row that institutions() takes (after the 名簿 rows before the code list's): the newest list,
+# then the first file and row in it
+FIRST_ROW = (["as_of", "source_file", "source_row"], [True, False, False])
 # what the per-prefecture work reads of the 名簿 rows: the institution columns (institutions()) and the symbol
 # (status.institutions_with_status)
 _LINKING_COLUMNS = ["inst_code", "pref_code", "tensuhyo", "name", "address", "postcode", "beds", "city_code", "as_of",
@@ -196,10 +199,9 @@ def _for_linking(notes: pl.DataFrame) -> pl.DataFrame:
     if notes.height == 0 or not set(_LINKING_COLUMNS) <= set(notes.columns):
         return notes
     notes = notes.select(_LINKING_COLUMNS)
-    first = (notes.sort(["as_of", "source_file", "source_row"], descending=[True, False, False], nulls_last=True)
+    first = (notes.sort(FIRST_ROW[0], descending=FIRST_ROW[1], nulls_last=True)
              .unique("inst_code", keep="first", maintain_order=True))
-    sym = pl.col("symbol")
-    home_care = notes.filter(sym.str.contains(SHIEN_PATTERN) | (sym == "在後病") | sym.str.starts_with("在医総管"))
+    home_care = notes.filter(status_symbol())
     return pl.concat([first, home_care]).unique(["source_file", "source_sheet", "source_row"], keep="first",
                                                 maintain_order=True)
 
@@ -244,8 +246,7 @@ def institutions(notifications: pl.DataFrame, index: MunicipalityIndex,
         base = pl.concat([base, extra.select(base.columns)]) if base is not None else extra
     if base is None or base.height == 0:
         return pl.DataFrame(schema=INSTITUTION_COLUMNS), found
-    first = (base.sort(["in_meibo", "as_of", "source_file", "source_row"], descending=[True, True, False, False],
-                       nulls_last=True)
+    first = (base.sort(["in_meibo", *FIRST_ROW[0]], descending=[True, *FIRST_ROW[1]], nulls_last=True)
              .unique("inst_code", keep="first", maintain_order=True))
     rows = []
     for r in first.iter_rows(named=True):

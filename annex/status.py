@@ -12,6 +12,12 @@ STATUS_COLUMNS = {"inst_code": pl.String, "shien_kind": pl.String, "shien_type":
                   "shien_symbol": pl.String, "kouhou_byoin": pl.Boolean, "zaiisoukan": pl.Boolean}
 
 
+def status_symbol() -> pl.Expr:
+    """The notifications shien_status reads (支援病/支援診, 在後病, 在医総管); any other does not change a status."""
+    sym = pl.col("symbol")
+    return sym.str.contains(SHIEN_PATTERN) | (sym == "在後病") | sym.str.starts_with("在医総管")
+
+
 def shien_status(notifications: pl.DataFrame) -> pl.DataFrame:
     """One row per institution that has any notification."""
     if notifications.height == 0:

@@ -52,9 +52,8 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
             for name, frame in staged.items():
                 path = stage_dir / f"{name}.parquet"
                 frame.write_parquet(path, compression="uncompressed", statistics=False)
-                # our own temporary path (no input text), quoted as a literal: CREATE VIEW takes no parameters
-                literal = "'" + str(path).replace("'", "''") + "'"
-                con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM read_parquet({literal})')
+                # CREATE VIEW takes no bound parameters
+                con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM read_parquet({_path_literal(path)})')
             for table in TABLE_ORDER:
                 if table == "runs":
                     _previous(con, out_dir / DB_NAME)
@@ -69,14 +68,18 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
     return tmp
 
 
+def _path_literal(path: Path) -> str:
+    """A path of ours (the output folder, never input text) as an SQL string literal, for the statements that
+    take no bound parameters (ATTACH, CREATE VIEW)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def _previous(con: duckdb.DuckDBPyConnection, final: Path) -> None:
     """prev_<table> temp tables: the previous file's tables, or empty ones of today's shape."""
     copied = False
     if final.exists():
         try:
-            # ATTACH takes no bound parameters; the path is ours (the output folder), quoted as a literal
-            literal = "'" + str(final).replace("'", "''") + "'"
-            con.execute(f"ATTACH {literal} AS prev (READ_ONLY)")
+            con.execute(f"ATTACH {_path_literal(final)} AS prev (READ_ONLY)")   # ATTACH takes no bound parameters
             try:
                 for t, cols in PREVIOUS.items():
                     con.execute(f"CREATE TEMP TABLE prev_{t} AS SELECT {', '.join(cols)} FROM prev.main.{t}")
