@@ -311,7 +311,7 @@ def _hub_rows(con, pref_code: str) -> list[Row]:
         SELECT name, hub_kind, area_names, array_to_string(home_care_areas, '・'), operator, operator_kind,
                start_fy_wareki, start_fy, start_text, same_as_program, same_as_institution,
                torikumi_1, torikumi_2, torikumi_3, torikumi_4, torikumi_5, senders_text
-        FROM annex_hubs WHERE pref_code = ? ORDER BY rowid""", [pref_code]).fetchall()
+        FROM annex_hubs WHERE pref_code = ? ORDER BY area_codes[1], name, hub_id""", [pref_code]).fetchall()
     rows = []
     for (name, kind, area_names, areas, operator, op_kind, fy_wareki, fy, start_text, same_prog, same_inst,
          t1, t2, t3, t4, t5, senders) in data:
@@ -461,22 +461,30 @@ def _meibo_as_of(con, pref_code: str) -> str:
     return "・".join(to_wareki(d) for d in dates) + "時点"
 
 
-def _counts(con, pref_code: str) -> dict[str, int]:
-    p = [pref_code]
-    return {
-        "institutions": _one(con, "SELECT count(*) FROM annex_institutions WHERE pref_code = ?", p),
-        "hubs": _one(con, "SELECT count(*) FROM annex_hubs WHERE pref_code = ?", p),
-        "areas": _one(con, "SELECT count(*) FROM coverage WHERE pref_code = ?", p),
-        "areas_met": _one(con, "SELECT count(*) FROM coverage WHERE pref_code = ? AND meets_rule", p),
-        "errors": _one(con, "SELECT count(*) FROM findings WHERE source_file LIKE ? AND severity = 'error'",
-                       [f"{pref_code}/%"]),
-        "warnings": _one(con, "SELECT count(*) FROM findings WHERE source_file LIKE ? AND severity = 'warning'",
-                         [f"{pref_code}/%"]),
-        "shien_byo": _one(con, """SELECT coalesce(sum(shien_byo_1 + shien_byo_2 + shien_byo_3), 0) FROM resource_counts
-                                  WHERE pref_code = ? AND level = 'prefecture'""", p),
-        "shien_shin": _one(con, """SELECT coalesce(sum(shien_shin_1 + shien_shin_2 + shien_shin_3), 0)
-                                   FROM resource_counts WHERE pref_code = ? AND level = 'prefecture'""", p),
-    }
+COUNT_KEYS = ["institutions", "hubs", "areas", "areas_met", "errors", "warnings", "shien_byo", "shien_shin"]
+
+
+def _counts(con, pref_codes: list[str]) -> dict[str, dict[str, int]]:
+    """Per prefecture: institutions and hubs named, areas and those meeting the rule, findings on its own
+    files (raw/<code>/…), 支援病 and 支援診 from the 名簿. One grouped query per table (the national summary
+    asks for 47 prefectures)."""
+    got = {code: dict.fromkeys(COUNT_KEYS, 0) for code in pref_codes}
+    queries = [
+        ("SELECT pref_code, count(*) FROM annex_institutions GROUP BY 1", ["institutions"]),
+        ("SELECT pref_code, count(*) FROM annex_hubs GROUP BY 1", ["hubs"]),
+        ("SELECT pref_code, count(*), count(*) FILTER (WHERE meets_rule) FROM coverage GROUP BY 1",
+         ["areas", "areas_met"]),
+        ("""SELECT split_part(source_file, '/', 1), count(*) FILTER (WHERE severity = 'error'),
+                   count(*) FILTER (WHERE severity = 'warning') FROM findings GROUP BY 1""", ["errors", "warnings"]),
+        ("""SELECT pref_code, coalesce(sum(shien_byo_1 + shien_byo_2 + shien_byo_3), 0),
+                   coalesce(sum(shien_shin_1 + shien_shin_2 + shien_shin_3), 0)
+            FROM resource_counts WHERE level = 'prefecture' GROUP BY 1""", ["shien_byo", "shien_shin"]),
+    ]
+    for sql, keys in queries:
+        for code, *values in con.execute(sql).fetchall():
+            if code in got:
+                got[code].update(zip(keys, (int(v) for v in values)))
+    return got
 
 
 # --- sheets --------------------------------------------------------------------------------------
@@ -527,7 +535,7 @@ def _write_cover(ws: Worksheet, fmt: _Formats, con, pref_code: str, pref_name: s
         row([name, desc], [f_cell, f_cell], [1, 2])
     r += 1
 
-    c = _counts(con, pref_code)
+    c = _counts(con, [pref_code])[pref_code]
     line("概要", fmt.heading, 20)
     f_n = {u: fmt.get(**cell, align="right", indent=1, num_format=f'#,##0" {u}"') for u in ("機関", "拠点", "圏域", "件")}
     for label, n, unit in [
@@ -663,8 +671,9 @@ def write_national_summary(con: duckdb.DuckDBPyConnection, out_path: Path, prefs
     keys = ["areas", "areas_met", "areas_failed", "institutions", "hubs", "shien_byo", "shien_shin", "errors",
             "warnings"]
     rows, total = [], dict.fromkeys(keys, 0)
+    counts = _counts(con, [code for code, _ in prefs])
     for code, name in prefs:
-        c = _counts(con, code)
+        c = counts[code]
         c["areas_failed"] = c["areas"] - c["areas_met"]
         for k in keys:
             total[k] += c[k]

@@ -5,6 +5,7 @@ out/.cache must not become a second place where it is kept.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -72,19 +73,21 @@ def is_cached(cache: Path | None, path: Path, kind: str, params: str) -> bool:
     return all(p.exists() for p in _entry(cache, path, kind, params))
 
 
-def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Callable[[], ReadResult]) -> ReadResult:
+def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Callable[[], ReadResult],
+                rows: pl.Expr | None = None) -> ReadResult:
     """read() once per (file content, code, params); later the same ReadResult from Parquet + JSON.
 
     The file path inside the result (findings, source_file column) is the path of this call, so a cached parse
-    of the same bytes under another folder still names the file the user has.
+    of the same bytes under another folder still names the file the user has. rows: only the accepted rows
+    it selects are returned (filtered while the Parquet file is scanned); the cache keeps them all.
     """
     if cache is None or not path.is_file():
-        return read()
+        return _selected(read(), rows)
     data, meta = _entry(cache, path, kind, params)
     if data.exists() and meta.exists():
         try:
             m = json.loads(meta.read_text(encoding="utf-8"))
-            accepted = pl.read_parquet(data)
+            accepted = pl.read_parquet(data) if rows is None else pl.scan_parquet(data).filter(rows).collect()
             if "source_file" in accepted.columns:
                 accepted = accepted.with_columns(pl.lit(str(path)).alias("source_file"))
             findings = [{**f, "source_file": str(path)} for f in m["findings"]]
@@ -99,7 +102,13 @@ def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Ca
         {"kind": res.kind, "findings": res.findings, "rows_in": res.rows_in, "skipped_blank": res.skipped_blank,
          "out_of_scope": res.out_of_scope, "status": res.status, "as_of": res.as_of}, ensure_ascii=False,
         default=str), encoding="utf-8"))
-    return res
+    return _selected(res, rows)
+
+
+def _selected(res: ReadResult, rows: pl.Expr | None) -> ReadResult:
+    if rows is None or res.accepted.height == 0:
+        return res
+    return dataclasses.replace(res, accepted=res.accepted.filter(rows))
 
 
 def cached_frames(cache: Path | None, kind: str, key_parts: list[str], names: list[str],

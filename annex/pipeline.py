@@ -6,8 +6,10 @@ import hashlib
 import os
 import shutil
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -43,8 +45,9 @@ def select_prefectures(raw: Path, codes: list[str] | None) -> list[Prefecture]:
 
 
 def load_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None = None,
-                   cache: Path | None = None) -> ReferenceData:
-    ref = read_reference(raw, {p.code for p in prefs}, as_of, cache)
+                   cache: Path | None = None, only: list[str] | None = None) -> ReferenceData:
+    """The reference data of prefs (only: just these prefectures' rows of it, see read_reference)."""
+    ref = read_reference(raw, {p.code for p in prefs}, as_of, cache, set(only) if only is not None else None)
     if ref.master.status != "read" or ref.master.accepted.height == 0:
         msgs = "; ".join(f["message"] for f in ref.master.findings)
         raise RunError(f"市区町村マスタを読めないため中止しました（前回の出力はそのまま残ります）: {msgs}")
@@ -167,30 +170,26 @@ def _relative(raw: Path, path: str) -> str:
         return path
 
 
+# stg_source_files: one row per file read (ReadResult.accounting() with its sha256); as_of as ISO text
+SOURCE_FILE_COLUMNS = {"kind": pl.String, "source_file": pl.String, "status": pl.String, "as_of": pl.String,
+                       "rows_in": pl.Int64, "accepted": pl.Int64, "rejected": pl.Int64, "skipped_blank": pl.Int64,
+                       "out_of_scope": pl.Int64, "sha256": pl.String}
+
+
 def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks],
           reports: list[PrefectureReports] | None = None) -> dict[str, pl.DataFrame]:
     """Everything the SQL files read, as stg_* frames. Personal data from reports is not among them."""
+    if ref.partial:
+        raise ValueError("stage() needs the reference data of every prefecture of the run (read without only=)")
     reports = reports or []
     results = ref.results + [p.overrides for p in per_pref if p.overrides is not None] + \
         [r for pr in reports for r in pr.results]
-    findings = [f for r in results for f in r.findings] + [f for p in per_pref for f in p.findings]
-    fdf = _with_relative_paths(raw, findings_frame(findings))
-    accounting = pl.DataFrame([{**r.accounting(), "sha256": _sha256(r.file),
-                                "source_file": _relative(raw, r.file)} for r in results])
+    staged = _report_frames(raw, results, reports, [f for p in per_pref for f in p.findings])
     facilities = ref.facilities().filter(pl.col("pref_code").is_in([p.code for p in per_pref]))
     notes = ref.notifications()
     if notes.height == 0:
         notes = pl.DataFrame(schema=NOTIFICATION_COLUMNS)
-    report_files = pl.DataFrame(
-        [{"source_file": _relative(raw, rep.path), "kind": rep.kind.kind, "pref_code": pr.pref_code,
-          "sender": rep.sender, "sender_text": rep.sender_text, "sender_source": rep.sender_source,
-          "layout": rep.layout, "sheets": rep.sheets} for pr in reports for rep in pr.files],
-        schema={"source_file": pl.String, "kind": pl.String, "pref_code": pl.String, "sender": pl.String,
-                "sender_text": pl.String, "sender_source": pl.String, "layout": pl.String,
-                "sheets": pl.List(pl.String)})
     areas = [pr.areas.frame.with_columns(pl.lit(pr.pref_code).alias("pref_code")) for pr in reports]
-    inst_reports = [pr.institution_reports for pr in reports]
-    hub_reports = [pr.hub_reports for pr in reports]
     return {
         "stg_municipalities": ref.master.accepted,
         "stg_facilities": _with_relative_paths(raw, facilities if facilities.height else pl.DataFrame(schema=FACILITY_COLUMNS)),
@@ -198,9 +197,37 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks],
         "stg_notifications": _with_relative_paths(raw, notes),
         "stg_facility_links": pl.concat([p.links for p in per_pref]),
         "stg_link_review": pl.concat([p.review for p in per_pref]),
+        "stg_areas": pl.concat(areas) if areas else pl.DataFrame(schema={**AREA_COLUMNS, "pref_code": pl.String}),
+        **staged,
+    }
+
+
+def stage_reports(raw: Path, reports: list[PrefectureReports]) -> dict[str, pl.DataFrame]:
+    """The stg_* frames of the report files alone (for warehouse.update: only reports changed)."""
+    results = [f.result for pr in reports for f in pr.files]
+    return _report_frames(raw, results, reports, [])
+
+
+def _report_frames(raw: Path, results: list[ReadResult], reports: list[PrefectureReports],
+                   more_findings: list[dict]) -> dict[str, pl.DataFrame]:
+    """stg_source_files and stg_findings of `results`, and the report tables of `reports`."""
+    findings = [f for r in results for f in r.findings] + more_findings
+    fdf = _with_relative_paths(raw, findings_frame(findings))
+    accounting = pl.DataFrame([{**r.accounting(), "sha256": _sha256(r.file), "source_file": _relative(raw, r.file),
+                                "as_of": None if r.as_of is None else str(r.as_of)} for r in results],
+                              schema=SOURCE_FILE_COLUMNS)
+    report_files = pl.DataFrame(
+        [{"source_file": _relative(raw, rep.path), "kind": rep.kind.kind, "pref_code": pr.pref_code,
+          "sender": rep.sender, "sender_text": rep.sender_text, "sender_source": rep.sender_source,
+          "layout": rep.layout, "sheets": rep.sheets} for pr in reports for rep in pr.files],
+        schema={"source_file": pl.String, "kind": pl.String, "pref_code": pl.String, "sender": pl.String,
+                "sender_text": pl.String, "sender_source": pl.String, "layout": pl.String,
+                "sheets": pl.List(pl.String)})
+    inst_reports = [pr.institution_reports for pr in reports]
+    hub_reports = [pr.hub_reports for pr in reports]
+    return {
         "stg_source_files": accounting,
         "stg_findings": fdf if fdf.height else pl.DataFrame(schema=FINDING_SCHEMA),
-        "stg_areas": pl.concat(areas) if areas else pl.DataFrame(schema={**AREA_COLUMNS, "pref_code": pl.String}),
         "stg_report_files": report_files,
         "stg_institution_reports": _with_relative_paths(
             raw, pl.concat(inst_reports) if inst_reports else pl.DataFrame(schema=INSTITUTION_REPORT_COLUMNS)),
@@ -217,13 +244,18 @@ def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData
     returns_job = None
     if ref is not None and reports and len(prefs or []) >= PARALLEL_FROM:
         returns_job = workers.start(returns.prepare, out, reports, ref.index, {p.code: p.name for p in prefs or []})
+    tmp = _built_beside(returns_job, lambda: build_database(out, staged, run_info))
+    return export(out, tmp, ref, reports, prefs, as_of, returns_job)
+
+
+def _built_beside(returns_job: Future | None, build: Callable[[], Path]) -> Path:
+    """build() while returns_job writes the return workbooks; if the build fails, they are discarded."""
     try:
-        tmp = build_database(out, staged, run_info)
+        return build()
     except BaseException:
         if returns_job is not None and returns_job.exception() is None:
             returns.discard(returns_job.result()[0])
         raise
-    return export(out, tmp, ref, reports, prefs, as_of, returns_job)
 
 
 def build_database(out: Path, staged: dict[str, pl.DataFrame], run_info: runs.Run | None = None) -> Path:
@@ -234,22 +266,28 @@ def build_database(out: Path, staged: dict[str, pl.DataFrame], run_info: runs.Ru
 
 
 def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[PrefectureReports] | None,
-           prefs: list[Prefecture] | None, as_of: dt.date | None = None, returns_job=None) -> Path:
+           prefs: list[Prefecture] | None, as_of: dt.date | None = None, returns_job=None,
+           rewrite: set[str] | None = None) -> Path:
     """Annex and return workbooks written from the new database under temporary names; then the database is
     swapped in (the commit point), then the return workbooks, then the annex workbooks. Anything failing
     before the database swap leaves every previous output as it was; a run dying after it leaves a database
-    its success line does not vouch for, which the next run rebuilds (unchanged_since)."""
+    its success line does not vouch for, which the next run rebuilds (unchanged_since).
+
+    rewrite (after warehouse.update): only these prefectures' annex and return workbooks are written; the
+    others' published ones are kept (the national summary is always rewritten)."""
     books: list[tuple[Path, Path]] = []
     staged_returns = None
     # the annex workbooks (from the database) in a worker while the return workbooks (from the reports) are
     # written here — unless they were started beside the database build (returns_job: write_outputs)
-    annex_job = workers.start(write_workbooks, tmp, out, prefs or [], as_of or dt.date.today(),
-                              parallel=returns_job is None and len(prefs or []) >= PARALLEL_FROM)
+    annex_job = workers.start(write_workbooks, tmp, out, prefs or [], as_of or dt.date.today(), rewrite,
+                              parallel=returns_job is None and len(rewrite or prefs or []) >= PARALLEL_FROM)
     try:
         if returns_job is not None:
             staged_returns = returns_job.result()[0]
-        elif ref is not None and reports:
-            staged_returns, _ = returns.prepare(out, reports, ref.index, {p.code: p.name for p in prefs or []})
+        elif ref is not None and (reports or rewrite is not None):
+            staged_returns, _ = returns.prepare(out, reports or [], ref.index, {p.code: p.name for p in prefs or []})
+        if staged_returns is not None and rewrite is not None:
+            returns.carry_over(staged_returns, out, rewrite)
         books = annex_job.result()
         db = warehouse.publish(tmp, out)
         if staged_returns is not None:
@@ -257,7 +295,8 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
         for part, final in books:
             os.replace(part, final)
         # workbooks of prefectures this run did not cover would no longer match annex.duckdb
-        written = {final.name for _, final in books}
+        written = {final.name for _, final in books} | {
+            annex_workbook.annex_file_name(p.code, p.name) for p in prefs or [] if rewrite is not None and p.code not in rewrite}
         for stale in [*out.glob(annex_workbook.annex_file_name("*", "*")), out / annex_workbook.NATIONAL_FILE_NAME]:
             if stale.name not in written and stale.exists():
                 stale.unlink()
@@ -274,13 +313,16 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
             returns.discard(staged_returns)
 
 
-def write_workbooks(db: Path, out: Path, prefs: list[Prefecture], as_of: dt.date) -> list[tuple[Path, Path]]:
-    """Each prefecture's annex workbook (and the national summary when several run together), written from
-    the new database under temporary names: (temporary, final) pairs for the caller to swap in."""
+def write_workbooks(db: Path, out: Path, prefs: list[Prefecture], as_of: dt.date,
+                    only: set[str] | None = None) -> list[tuple[Path, Path]]:
+    """Each prefecture's annex workbook (only those in `only` when given) and the national summary when
+    several run together, written from the new database under temporary names: (temporary, final) pairs for
+    the caller to swap in."""
     pairs: list[tuple[Path, Path]] = []
     con = duckdb.connect(str(db), read_only=True)
     try:
-        targets = [(p, out / annex_workbook.annex_file_name(p.code, p.name)) for p in prefs]
+        targets = [(p, out / annex_workbook.annex_file_name(p.code, p.name)) for p in prefs
+                   if only is None or p.code in only]
         for p, final in targets:
             part = out / f".{final.name}.{uuid.uuid4().hex}.tmp"
             pairs.append((part, final))
@@ -304,30 +346,81 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
     """The whole refresh without Prefect (used by tests and as the reference for the flow).
 
     One run at a time per output folder (runs.lock). When nothing it depends on changed since the last good
-    run (runs.fingerprint), nothing is rebuilt and that run's summary is returned with unchanged=True.
+    run (runs.fingerprint), nothing is rebuilt and that run's summary is returned with unchanged=True. When
+    only some prefectures' reports changed (changed_prefectures), only those are read again and their rows
+    and workbooks replaced (update_outputs); otherwise everything is rebuilt.
     """
     with runs.lock(out, wait):
         info = runs.start(raw, out, pref_codes, as_of=str(as_of) if as_of else None)
-        fp = runs.fingerprint(raw, pref_codes, as_of)
+        man = runs.manifest(raw, pref_codes, as_of)
+        fp = runs.fingerprint(man)
         previous = unchanged_since(out, fp, force)
         if previous is not None:
             runs.record(out, info, "unchanged", fingerprint=fp, summary=previous)
-            return {**previous, "unchanged": True}
+            return {**previous, "unchanged": True, "rebuilt": []}
         remove_leftovers(out)
         try:
             prefs = select_prefectures(raw, pref_codes)
             cache = out / cache_mod.CACHE_DIR
-            ref = load_reference(raw, prefs, as_of, cache)
-            per_pref, reports = refresh_prefectures(ref, prefs, cache)
-            staged = stage(raw, ref, per_pref, reports)
-            db = write_outputs(out, staged, ref, reports, prefs, info, as_of)
-            result = summary(db, staged)
+            changed = None if force else changed_prefectures(raw, out, man, prefs)
+            # read as the last build read it, for every prefecture (the parse cache's entries are keyed on
+            # the prefectures read); when only reports changed, just those prefectures' rows are kept
+            ref = load_reference(raw, prefs, as_of, cache, changed)
+            if changed:
+                per_pref, reports = refresh_prefectures(ref, [p for p in prefs if p.code in changed], cache)
+                db = update_outputs(raw, out, ref, reports, prefs, info, as_of)
+            else:
+                per_pref, reports = refresh_prefectures(ref, prefs, cache)
+                staged = stage(raw, ref, per_pref, reports)
+                db = write_outputs(out, staged, ref, reports, prefs, info, as_of)
+            result = summary(db)
         except BaseException as exc:
             runs.record_failure(out, info, exc)
             raise
-        runs.record(out, info, "success", runs.inputs_from(staged["stg_source_files"]), fingerprint=fp,
-                    summary=result)
-        return {**result, "unchanged": False}
+        runs.record(out, info, "success", result.pop("inputs"), fingerprint=fp, summary=result)
+        runs.save_manifest(out, info, man)
+        return {**result, "unchanged": False, "rebuilt": sorted(changed) if changed else "all"}
+
+
+def changed_prefectures(raw: Path, out: Path, man: dict, prefs: list[Prefecture]) -> list[str] | None:
+    """The prefectures whose reports alone changed since the last build (files under <pref>/reports/ added,
+    edited or removed), when everything else is as it was: the reference files, every prefecture's
+    configuration and link overrides, the code, the parameters, and the published outputs that are kept
+    (annex.duckdb built by that run, the other prefectures' annex workbooks). None: rebuild everything."""
+    last = runs.built_manifest(out)
+    db = out / warehouse.DB_NAME
+    if last is None or last.get("params") != man["params"] or last.get("code") != man["code"] \
+            or warehouse.built_by(db) != runs.last_built(out):
+        return None
+    old, new = last.get("files") or {}, man["files"]
+    report_dirs = {(p.dir / "reports").resolve(): p.code for p in prefs}
+    changed: set[str] = set()
+    for rel in old.keys() | new.keys():
+        if old.get(rel) == new.get(rel):
+            continue
+        code = next((c for d, c in report_dirs.items() if (raw / rel).resolve().is_relative_to(d)), None)
+        if code is None:
+            return None
+        changed.add(code)
+    kept = [p for p in prefs if p.code not in changed]
+    if not changed or not all((out / annex_workbook.annex_file_name(p.code, p.name)).exists() for p in kept):
+        return None
+    return sorted(changed)
+
+
+def update_outputs(raw: Path, out: Path, ref: ReferenceData, reports: list[PrefectureReports],
+                   prefs: list[Prefecture], run_info: runs.Run, as_of: dt.date | None = None) -> Path:
+    """Only some prefectures' reports changed: their rows replaced in a copy of annex.duckdb
+    (warehouse.update), their annex and return workbooks rewritten, the national summary rewritten; the
+    rest carried over. Published as a full run is (export). Their return workbooks are written in a thread
+    while DuckDB updates the copy (its statements run without holding the interpreter)."""
+    codes = {pr.pref_code for pr in reports}
+    staged = stage_reports(raw, reports)
+    with ThreadPoolExecutor(1) as pool:
+        returns_job = pool.submit(returns.prepare, out, reports, ref.index, {p.code: p.name for p in prefs})
+        tmp = _built_beside(returns_job, lambda: warehouse.update(
+            out, staged, sorted(codes), lambda inputs: runs.frame(out, run_info, inputs)))
+        return export(out, tmp, ref, reports, prefs, as_of, returns_job, rewrite=codes)
 
 
 def skip_if_unchanged(raw: Path, out: Path, pref_codes: list[str] | None, as_of: dt.date | None = None,
@@ -340,7 +433,7 @@ def skip_if_unchanged(raw: Path, out: Path, pref_codes: list[str] | None, as_of:
         if previous is not None:
             runs.record(out, runs.start(raw, out, pref_codes, as_of=str(as_of) if as_of else None), "unchanged",
                         fingerprint=fp, summary=previous)
-            return {**previous, "unchanged": True}
+            return {**previous, "unchanged": True, "rebuilt": []}
     return None
 
 
@@ -368,18 +461,26 @@ def unchanged_since(out: Path, fp: str, force: bool) -> dict | None:
     return last.get("summary")
 
 
-def summary(db: Path, staged: dict[str, pl.DataFrame]) -> dict:
-    f = staged["stg_findings"]
-    return {"database": str(db),
-            "facilities": staged["stg_facilities"].height,
-            "institutions": staged["stg_institutions"].height,
-            "notifications": staged["stg_notifications"].height,
-            "facility_links": staged["stg_facility_links"].height,
-            "link_review": staged["stg_link_review"].height,
-            "report_files": staged["stg_report_files"].height,
-            "institution_reports": staged["stg_institution_reports"].height,
-            "hub_reports": staged["stg_hub_reports"].height,
-            "workbooks": sorted(p.name for p in db.parent.glob("*_在宅医療_*.xlsx")),
-            "errors": f.filter(pl.col("severity") == "error").height,
-            "warnings": f.filter(pl.col("severity") == "warning").height,
-            "failed_files": staged["stg_source_files"].filter(pl.col("status") == "failed")["source_file"].to_list()}
+def summary(db: Path) -> dict:
+    """What the run produced, counted in the published database (the same however it was built), with the
+    inputs it lists (for the run log)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        def count(sql: str) -> int:
+            return con.execute(sql).fetchone()[0]
+        result = {"database": str(db)}
+        for key, table in (("facilities", "facilities"), ("institutions", "institutions"),
+                           ("notifications", "notifications"), ("facility_links", "facility_links"),
+                           ("link_review", "link_review"), ("report_files", "report_files"),
+                           ("institution_reports", "institution_reports"), ("hub_reports", "hub_reports")):
+            result[key] = count(f"SELECT count(*) FROM {table}")
+        result["workbooks"] = sorted(p.name for p in db.parent.glob("*_在宅医療_*.xlsx"))
+        result["errors"] = count("SELECT count(*) FROM findings WHERE severity = 'error'")
+        result["warnings"] = count("SELECT count(*) FROM findings WHERE severity = 'warning'")
+        result["failed_files"] = [r[0] for r in con.execute(
+            "SELECT source_file FROM source_files WHERE status = 'failed' ORDER BY source_file").fetchall()]
+        result["inputs"] = warehouse._dicts(con.execute(
+            "SELECT source_file, kind, sha256, rows_in, accepted, rejected FROM source_files ORDER BY kind, source_file"))
+    finally:
+        con.close()
+    return result

@@ -49,6 +49,7 @@ class ReferenceData:
     meibo_files: list[ReadResult] = field(default_factory=list)
     code_lists: list[ReadResult] = field(default_factory=list)
 
+    partial: bool = False   # only some prefectures' rows (read_reference(only=…)): not for staging a whole run
     _parts: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -70,26 +71,49 @@ class ReferenceData:
 
     def of_prefecture(self, what: str, pref_code: str) -> pl.DataFrame:
         """facilities / notifications / code_list of one prefecture. Nationally each is split once, not
-        filtered out of 1.5 M rows for every prefecture; the split is redone when files were added."""
+        filtered out of 1.5 M rows for every prefecture; a run that redoes a few prefectures filters just
+        those (SPLIT_FROM). Each file's frame is cut on its own: cutting their concatenation would first copy
+        it whole into one chunk (+700 MB for the 名簿 rows). Redone when files were added."""
         stamp = (len(self.facility_files), len(self.meibo_files), len(self.code_lists))
         if self._parts.get(what, (None,))[0] != stamp:
-            frame = getattr(self, what)()
-            parts = frame.partition_by("pref_code", as_dict=True) if frame.height else {}
-            self._parts[what] = (stamp, {k[0]: v for k, v in parts.items()}, frame.clear())
-        _, parts, empty = self._parts[what]
-        return parts.get(pref_code, empty)
+            self._parts[what] = (stamp, {}, False)
+        _, parts, whole = self._parts[what]
+        if pref_code not in parts and not whole:
+            frames = self._frames(what)
+            empty = getattr(self, what)().clear()
+            if len(parts) + 1 < SPLIT_FROM:
+                cut = [f.filter(pl.col("pref_code") == pref_code) for f in frames]
+                parts[pref_code] = pl.concat(cut) if cut else empty
+            else:
+                pieces: dict[str, list[pl.DataFrame]] = {}
+                for f in frames:
+                    for key, part in f.partition_by("pref_code", as_dict=True).items():
+                        pieces.setdefault(key[0], []).append(part)
+                parts.update({k: pl.concat(v) for k, v in pieces.items()}, **{"": empty})
+                self._parts[what] = (stamp, parts, True)
+        return parts.get(pref_code, parts.get(""))
+
+    def _frames(self, what: str) -> list[pl.DataFrame]:
+        """The per-file frames code_list() / facilities() / notifications() concatenate."""
+        if what == "facilities":
+            return [r.accepted for r in self.facility_files if r.status == "read" and r.accepted.height]
+        return [r.accepted for r in (self.meibo_files if what == "notifications" else self.code_lists)
+                if r.accepted.height]
 
     def code_list(self) -> pl.DataFrame:
-        frames = [r.accepted for r in self.code_lists if r.accepted.height]
+        frames = self._frames("code_list")
         return pl.concat(frames) if frames else pl.DataFrame(schema=CODE_LIST_COLUMNS)
 
     def facilities(self) -> pl.DataFrame:
-        frames = [r.accepted for r in self.facility_files if r.status == "read"]
+        frames = self._frames("facilities")
         return pl.concat(frames) if frames else pl.DataFrame(schema=FACILITY_COLUMNS)
 
     def notifications(self) -> pl.DataFrame:
-        frames = [r.accepted for r in self.meibo_files if r.accepted.height]
+        frames = self._frames("notifications")
         return pl.concat(frames) if frames else pl.DataFrame()
+
+
+SPLIT_FROM = 3   # prefectures asked for: from then on a frame is split by prefecture once, not filtered
 
 
 def facility_file_plan(raw: Path, as_of: dt.date | None = None) -> tuple[list[Path], list[Path]]:
@@ -149,8 +173,11 @@ def monthly_plan(paths: list[Path], as_of: dt.date | None = None) -> tuple[list[
     return sorted(keep + [v[1] for v in best.values()]), superseded
 
 
-def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cache: Path | None = None) -> ReferenceData:
-    """Every reference file valid at as_of (default: the newest), parsed once per content (cache: Parquet)."""
+def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cache: Path | None = None,
+                   only: set[str] | None = None) -> ReferenceData:
+    """Every reference file valid at as_of (default: the newest), parsed once per content (cache: Parquet).
+    only: of the prefectures read, keep just these prefectures' rows (a run that redoes a few of them reads
+    the parse made for all, cut while it is scanned); the result is then not for staging the whole run."""
     master_path = raw / MASTER_PATH
     master = cached_read(cache, master_path, "municipalities", "", lambda: read_master(master_path))
     index = MunicipalityIndex(master.accepted)
@@ -161,7 +188,7 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
     meibo, old_meibo = monthly_plan([p for p in (raw / MEIBO_DIR).glob("*.xls*") if not p.name.startswith("~$")],
                                     as_of)
     code_lists, old_lists = monthly_plan(list((raw / CODE_LIST_DIR).glob("*.csv")), as_of)
-    jobs = [(kind, p, cache, params, prefs, index) for kind, paths in
+    jobs = [(kind, p, cache, params, prefs, index, only) for kind, paths in
             (("facility_file", to_read), ("meibo", meibo), ("code_list", code_lists)) for p in paths]
     # nationally: 8 bureau workbooks (1.5 M rows) and 3 facility files, parsed side by side in worker processes
     # when at least 3 of them are not in the parse cache
@@ -171,6 +198,7 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
         # pickling 1.5 M rows back through a pipe
         workers.map_jobs(_parse_into_cache, missing, weights=[p.stat().st_size for _, p, *_ in missing])
     results = [_read_source(*job) for job in jobs]   # from the cache, or parsed here
+    ref.partial = only is not None
     by_kind = {"facility_file": ref.facility_files, "meibo": ref.meibo_files, "code_list": ref.code_lists}
     for (kind, *_), res in zip(jobs, results):
         by_kind[kind].append(res)
@@ -211,13 +239,14 @@ def _parse_into_cache(*job) -> None:
 
 
 def _read_source(kind: str, path: Path, cache: Path | None, params: str, prefs: set[str],
-                 index: MunicipalityIndex) -> ReadResult:
+                 index: MunicipalityIndex, only: set[str] | None = None) -> ReadResult:
     """One reference file through the parse cache (module level: it runs in worker processes)."""
+    rows = None if only is None else pl.col("pref_code").is_in(sorted(only))
     if kind == "facility_file":
-        return cached_read(cache, path, kind, params, lambda: read_facility_file(path, prefs, index.current))
+        return cached_read(cache, path, kind, params, lambda: read_facility_file(path, prefs, index.current), rows)
     if kind == "meibo":
-        return cached_read(cache, path, kind, params, lambda: read_meibo(path, prefs, index.pref_code_by_name))
-    return cached_read(cache, path, kind, params, lambda: read_code_list(path, prefs))
+        return cached_read(cache, path, kind, params, lambda: read_meibo(path, prefs, index.pref_code_by_name), rows)
+    return cached_read(cache, path, kind, params, lambda: read_code_list(path, prefs), rows)
 
 
 INSTITUTION_COLUMNS = {"inst_code": pl.String, "pref_code": pl.String, "tensuhyo": pl.String, "name": pl.String,

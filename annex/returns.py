@@ -74,6 +74,23 @@ def prepare(out_dir: Path, per_pref: list[PrefectureReports], index: Municipalit
     return tmp, written
 
 
+def carry_over(staged: Path, out_dir: Path, rewritten: set[str]) -> list[Path]:
+    """Into a prepared folder: the published return workbooks of every prefecture not in `rewritten` (their
+    reports did not change, so neither did what they say), as hard links where the file system allows, so
+    that the folder swapped in by publish() is complete. The final paths, as prepare() gives them."""
+    final = out_dir / RETURNS_DIR
+    kept = []
+    for old in sorted(final.glob("*.xlsx")) if final.is_dir() else []:
+        if old.name.split("_", 1)[0] in rewritten or (staged / old.name).exists():
+            continue
+        try:
+            os.link(old, staged / old.name)
+        except OSError:
+            shutil.copy2(old, staged / old.name)
+        kept.append(final / old.name)
+    return kept
+
+
 def publish(staged: Path, out_dir: Path) -> Path:
     """Swap the prepared folder in for out_dir/returns in one step: readers see the old folder or the new one,
     never none. Linux exchanges the two names atomically (renameat2 RENAME_EXCHANGE); where that is not

@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -143,28 +144,37 @@ def describe_failure(exc: BaseException) -> str | None:
 
 
 def history(out: Path) -> list[dict]:
-    """Earlier runs from the log; a torn or foreign line is skipped, not fatal."""
+    """Earlier runs from the log; a torn or foreign line is skipped, not fatal. (Fresh dicts each call;
+    one run asks several times, and the log grows by a line of inputs per run: parsed once per version.)"""
     path = out / LOG_NAME
-    if not path.exists():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         return []
+    return [dict(r) for r in _parsed_log(str(path), st.st_size, st.st_mtime_ns, st.st_ino)]
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_log(path: str, size: int, mtime_ns: int, inode: int) -> tuple[dict, ...]:
     lines = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for raw in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             rec = json.loads(raw)
         except json.JSONDecodeError:
             continue
         if isinstance(rec, dict) and {"run_id", "started_at", "outcome"} <= rec.keys():
             lines.append(rec)
-    return lines
+    return tuple(lines)
 
 
 def frame(out: Path, current: Run, inputs: list[dict]) -> pl.DataFrame:
     """The runs table: the log so far plus this run (as successful: the table only exists if it is)."""
     rows = history(out) + [_line(current, "success", inputs, None)]
+    fields = list(INPUT_STRUCT.to_schema())
     for r in rows:
         for k in ("started_at", "finished_at"):
             r[k] = dt.datetime.fromisoformat(r[k]) if r.get(k) else None
-        r["inputs"] = [{c: i.get(c) for c in INPUT_STRUCT.to_schema()} for i in r.get("inputs") or []]
+        r["inputs"] = [{c: i.get(c) for c in fields} for i in r.get("inputs") or []]
         r.setdefault("error", None)
         r.setdefault("parameters", None)
     return pl.DataFrame([{c: r.get(c) for c in RUN_COLUMNS} for r in rows], schema=RUN_COLUMNS)
@@ -208,19 +218,55 @@ def lock(out: Path, wait: float = 0.0):
 NOT_INPUTS = {"reference/fetch_log.jsonl", "reference/sources.toml"}
 
 
-def fingerprint(raw: Path, prefs: list[str] | None, as_of: dt.date | None) -> str:
-    """Everything a run's outputs depend on: every input file under raw/ (path and content), the code that
-    reads and builds them (annex/, schemas/, sql/), and the parameters."""
+def manifest(raw: Path, prefs: list[str] | None, as_of: dt.date | None) -> dict:
+    """Everything a run's outputs depend on: every input file under raw/ (relative path -> sha256), the code
+    that reads and builds them (annex/, schemas/, sql/) as one hash, and the parameters. Kept for the last
+    built run (save_manifest), so that the next run can tell which files changed (pipeline.changed_prefectures)."""
     from annex import PROJECT_ROOT
-    h = hashlib.sha256()
-    h.update(json.dumps({"prefs": sorted(prefs or []), "as_of": str(as_of)}).encode())
+    files, code = {}, hashlib.sha256()
     for base, pattern in ((raw, "**/*"), (PROJECT_ROOT / "annex", "*.py"), (PROJECT_ROOT / "schemas", "*.py"),
                           (PROJECT_ROOT / "sql", "*.sql")):
         for p in sorted(base.glob(pattern)):
             if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in p.parts) \
                     and p.relative_to(base).as_posix() not in NOT_INPUTS:
-                h.update(str(p.relative_to(base)).encode() + b"\0" + file_sha256(p).encode())
-    return h.hexdigest()
+                if base == raw:
+                    files[p.relative_to(base).as_posix()] = file_sha256(p)
+                else:
+                    code.update(str(p.relative_to(PROJECT_ROOT)).encode() + b"\0" + file_sha256(p).encode())
+    return {"params": {"prefs": sorted(prefs or []), "as_of": str(as_of)}, "code": code.hexdigest(), "files": files}
+
+
+def fingerprint(raw: Path | dict, prefs: list[str] | None = None, as_of: dt.date | None = None) -> str:
+    """One hash of manifest(raw, prefs, as_of) (or of a manifest already made)."""
+    man = raw if isinstance(raw, dict) else manifest(raw, prefs, as_of)
+    return hashlib.sha256(json.dumps(man, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+MANIFEST_NAME = "last_manifest.json"   # in out/.cache: the manifest of the last built run
+
+
+def save_manifest(out: Path, run: Run, man: dict) -> None:
+    """After a run that built the outputs has recorded its success: its manifest, for the next run to compare
+    with. Written whole (temporary file, then rename); a run dying before this leaves the previous one, which
+    names another run and is then not used."""
+    from annex.cache import CACHE_DIR
+    path = out / CACHE_DIR / MANIFEST_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{run.run_id}.tmp")
+    tmp.write_text(json.dumps({"run_id": run.run_id, "manifest": man}, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def built_manifest(out: Path) -> dict | None:
+    """The manifest of the last run that built the outputs, if it is the one saved (else None)."""
+    from annex.cache import CACHE_DIR
+    try:
+        saved = json.loads((out / CACHE_DIR / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("run_id") is None or saved.get("run_id") != last_built(out):
+        return None
+    return saved.get("manifest")
 
 
 def last_success(out: Path) -> dict | None:

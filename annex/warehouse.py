@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import polars as pl
@@ -24,6 +25,7 @@ TABLE_ORDER = ["municipalities", "areas", "facilities", "institutions", "notific
                "candidates", "runs", "changes"]
 DB_NAME = "annex.duckdb"
 MEMORY_LIMIT = "400MB"   # for building the file (national: 1.5 M 名簿 rows sorted); readers are not limited
+BUILD_CONFIG = {"memory_limit": MEMORY_LIMIT}
 # what `changes` compares with: these columns of the previous file's tables (empty when there is none, or
 # when the previous file is older than these columns)
 PREVIOUS = {
@@ -43,17 +45,10 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
     try:
         # DuckDB's own memory is capped (sorts and joins spill to a temporary folder beside the file, removed
         # with it): nationally the build otherwise adds ~700 MB on top of the frames this process holds
-        con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT})
+        con = _connect(tmp)
         try:
-            # staged frames go through Parquet files beside the new database, read by temp views: DuckDB streams
-            # them, where registering the frames converted every string column to Arrow in memory first (the
-            # 1.5 M 名簿 rows: +1 GB peak nationally)
             stage_dir.mkdir()
-            for name, frame in staged.items():
-                path = stage_dir / f"{name}.parquet"
-                frame.write_parquet(path, compression="uncompressed", statistics=False)
-                # CREATE VIEW takes no bound parameters
-                con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM read_parquet({_path_literal(path)})')
+            _stage_views(con, stage_dir, staged)
             for table in TABLE_ORDER:
                 if table == "runs":
                     _previous(con, out_dir / DB_NAME)
@@ -66,6 +61,116 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
         discard(tmp)
         raise
     return tmp
+
+
+# The tables that change when only reports change (the reference data, the prefecture's configuration and
+# its link overrides being as in the last build), in build order. update() rebuilds their rows for the
+# prefectures concerned; every other table is the last build's.
+REPORT_TABLES = ["source_files", "findings", "report_files", "institution_reports", "reported_institutions",
+                 "hub_reports", "reported_hubs", "annex_institutions", "annex_hubs", "coverage", "candidates",
+                 "changes"]
+
+
+def update(out_dir: Path, staged: dict[str, pl.DataFrame], pref_codes: list[str],
+           run_rows: Callable[[list[dict]], pl.DataFrame]) -> Path:
+    """A new database that is the published one with the rows of REPORT_TABLES replaced for pref_codes,
+    from staged frames that hold those prefectures' reports only (stg_source_files, stg_findings,
+    stg_report_files, stg_institution_reports, stg_hub_reports). The same sql/<table>.sql files run in a
+    scratch schema that sees the published tables behind it; their rows then replace the old ones. `changes`
+    compares those prefectures with their rows in the published file; other prefectures keep theirs, as they
+    keep everything else (carried over, like a run with nothing changed). `runs` is rebuilt whole: run_rows
+    gets this run's inputs (every file in source_files) and returns the stg_runs frame.
+    Like build(), the result has a temporary name for the caller to publish()."""
+    final = out_dir / DB_NAME
+    tmp = out_dir / f".{DB_NAME}.{uuid.uuid4().hex}.tmp"
+    stage_dir = Path(str(tmp) + ".stage")
+    try:
+        shutil.copyfile(final, tmp)
+        con = _connect(tmp)
+        try:
+            stage_dir.mkdir()
+            _stage_views(con, stage_dir, staged)
+            con.execute("CREATE TEMP TABLE changed_prefs AS SELECT unnest(?::VARCHAR[]) AS pref_code", [pref_codes])
+            # the report files these prefectures had: their source_files and findings rows are replaced too
+            con.execute("""CREATE TEMP TABLE changed_files AS
+                           SELECT source_file FROM main.report_files WHERE pref_code IN (SELECT pref_code FROM changed_prefs)
+                           UNION SELECT source_file FROM stg_report_files""")
+            for t, cols in PREVIOUS.items():
+                where = "" if t == "runs" else " WHERE pref_code IN (SELECT pref_code FROM changed_prefs)"
+                con.execute(f"CREATE TEMP TABLE prev_{t} AS SELECT {', '.join(cols)} FROM main.{t}{where}")
+            con.execute("CREATE SCHEMA part")
+            con.execute("SET search_path = 'part,main'")
+            for table in REPORT_TABLES:
+                if table == "changes":
+                    _replace_runs(con, run_rows)
+                con.execute((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"))
+            con.execute("SET search_path = 'main'")
+            columns: dict[str, list[str]] = {}
+            for t, c in con.execute("""SELECT table_name, column_name FROM information_schema.columns
+                                       WHERE table_schema = 'main' ORDER BY table_name, ordinal_position""").fetchall():
+                columns.setdefault(t, []).append(c)
+            for table in REPORT_TABLES:
+                cols = columns[table]
+                if "pref_code" in cols:
+                    where = "pref_code IN (SELECT pref_code FROM changed_prefs)"
+                else:
+                    where = "source_file IN (SELECT source_file FROM changed_files)"
+                quoted = ", ".join(f'"{c}"' for c in cols)
+                con.execute(f"DELETE FROM main.{table} WHERE {where}")
+                # a table built from the reference side as well (coverage: every area) has rows for the
+                # other prefectures in the scratch schema too: only the changed ones' are taken
+                con.execute(f"INSERT INTO main.{table} ({quoted}) SELECT {quoted} FROM part.{table} WHERE {where}")
+            con.execute("DROP SCHEMA part CASCADE")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+            shutil.rmtree(stage_dir, ignore_errors=True)
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp
+
+
+def _replace_runs(con: duckdb.DuckDBPyConnection, run_rows: Callable[[list[dict]], pl.DataFrame]) -> None:
+    """runs in the main schema, rebuilt from the log plus this run with the inputs the new file lists (the
+    carried-over source_files rows with the ones just rebuilt)."""
+    cur = con.execute("""SELECT source_file, kind, sha256, rows_in, accepted, rejected FROM (
+                             SELECT * FROM main.source_files WHERE source_file NOT IN (SELECT source_file FROM changed_files)
+                             UNION ALL BY NAME SELECT * FROM part.source_files)
+                         ORDER BY kind, source_file""")
+    frame = run_rows(_dicts(cur))
+    con.register("stg_runs_frame", frame)
+    con.execute("CREATE OR REPLACE TEMP VIEW stg_runs AS SELECT * FROM stg_runs_frame")
+    con.execute("DROP TABLE main.runs")
+    con.execute("SET search_path = 'main'")
+    con.execute((SQL_DIR / "runs.sql").read_text(encoding="utf-8"))
+    con.execute("SET search_path = 'part,main'")
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), config=BUILD_CONFIG)
+    # DuckDB draws a progress bar on the terminal for statements over 2 s (the national 名簿 table): the CLI
+    # has its own progress lines, and a scheduled run's log is no place for one (a session-only setting)
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The rows of an executed query as dicts (without going through Arrow: importing pyarrow alone costs a
+    run that only updates a few prefectures ~0.6 s)."""
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def _stage_views(con: duckdb.DuckDBPyConnection, stage_dir: Path, staged: dict[str, pl.DataFrame]) -> None:
+    """Staged frames as temp views over Parquet files beside the new database: DuckDB streams them, where
+    registering the frames converted every string column to Arrow in memory first (the 1.5 M 名簿 rows: +1 GB
+    peak nationally)."""
+    for name, frame in staged.items():
+        path = stage_dir / f"{name}.parquet"
+        frame.write_parquet(path, compression="uncompressed", statistics=False)
+        # CREATE VIEW takes no bound parameters
+        con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM read_parquet({_path_literal(path)})')
 
 
 def _path_literal(path: Path) -> str:

@@ -4,11 +4,15 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from functools import lru_cache
 
 
+@lru_cache(maxsize=1 << 16)
 def display_width(s: str) -> int:
     """Width in half-width character cells: full-width and CJK characters count 2 (xlsxwriter's autofit
-    under-counts them)."""
+    under-counts them). Remembered: the same names and marks fill whole columns."""
+    if s.isascii():
+        return len(s)
     return sum(2 if unicodedata.east_asian_width(ch) in "WFA" else 1 for ch in s)
 
 

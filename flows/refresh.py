@@ -25,15 +25,25 @@ def fetch_reference(raw: Path) -> str:
 
 @task(name="check-inputs", persist_result=False)
 def check_inputs(raw: Path, out: Path, prefs: list[str] | None, as_of: dt.date | None, force: bool) -> tuple:
-    fp = runs.fingerprint(raw, prefs, as_of)
+    man = runs.manifest(raw, prefs, as_of)
+    fp = runs.fingerprint(man)
     previous = pipeline.unchanged_since(out, fp, force)
     get_run_logger().info("入力の確認: %s", "前回から変更なし（作り直しません）" if previous is not None else "変更あり")
-    return fp, previous
+    return man, fp, previous
+
+
+@task(name="plan-rebuild", persist_result=False)
+def plan_rebuild(raw: Path, out: Path, man: dict, selected: list[Prefecture], force: bool) -> list[str] | None:
+    changed = None if force else pipeline.changed_prefectures(raw, out, man, selected)
+    get_run_logger().info("作り直す範囲: %s", "すべて" if not changed else
+                          f"報告だけが変わった都道府県 {'・'.join(changed)}（ほかは前回の結果を引き継ぎます）")
+    return changed
 
 
 @task(name="read-reference", persist_result=False, retries=1, retry_delay_seconds=2)
-def read_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None, cache: Path) -> ReferenceData:
-    ref = pipeline.load_reference(raw, prefs, as_of, cache)
+def read_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None, cache: Path,
+                   only: list[str] | None = None) -> ReferenceData:
+    ref = pipeline.load_reference(raw, prefs, as_of, cache, only)
     log = get_run_logger()
     for r in ref.results:
         a = r.accounting()
@@ -96,11 +106,21 @@ def build_duckdb(out: Path, staged: dict, run_info: runs.Run) -> Path:
     return tmp
 
 
+@task(name="update-reports", persist_result=False)
+def update_reports(raw: Path, out: Path, ref: ReferenceData, reports: list, prefs: list[Prefecture],
+                   run_info: runs.Run, as_of: dt.date | None) -> dict:
+    """Only some prefectures' reports changed: their rows in a copy of annex.duckdb and their workbooks."""
+    return _published(pipeline.update_outputs(raw, out, ref, reports, prefs, run_info, as_of))
+
+
 @task(name="export", persist_result=False)
 def export(out: Path, tmp: Path, ref: ReferenceData, reports: list, prefs: list[Prefecture],
-           as_of: dt.date | None, staged: dict) -> dict:
-    db = pipeline.export(out, tmp, ref, reports, prefs, as_of)
-    result = pipeline.summary(db, staged)
+           as_of: dt.date | None) -> dict:
+    return _published(pipeline.export(out, tmp, ref, reports, prefs, as_of))
+
+
+def _published(db: Path) -> dict:
+    result = pipeline.summary(db)
     get_run_logger().info("出力 %s と別表 %s: 施設%d 医療機関%d 届出%d 紐付け%d エラー%d 警告%d", db,
                           "・".join(result["workbooks"]), result["facilities"], result["institutions"],
                           result["notifications"], result["facility_links"], result["errors"], result["warnings"])
@@ -130,26 +150,31 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
         try:
             if fetch:
                 fetch_reference(raw_dir)
-            fp, previous = check_inputs(raw_dir, out_dir, prefs, as_of, force)
+            man, fp, previous = check_inputs(raw_dir, out_dir, prefs, as_of, force)
             if previous is not None:
                 runs.record(out_dir, run_info, "unchanged", fingerprint=fp, summary=previous)
-                return {**previous, "unchanged": True}
+                return {**previous, "unchanged": True, "rebuilt": []}
             selected = pipeline.select_prefectures(raw_dir, prefs)
+            changed = plan_rebuild(raw_dir, out_dir, man, selected, force)
+            touched = [p for p in selected if p.code in changed] if changed else selected
             cache = out_dir / CACHE_DIR  # parsed reference files and links, keyed on content
-            ref = read_reference(raw_dir, selected, as_of, cache)
-            if len(selected) >= pipeline.PARALLEL_FROM:
-                per_pref, reports = refresh_prefectures(ref, selected, cache)
+            ref = read_reference(raw_dir, selected, as_of, cache, changed)
+            if len(touched) >= pipeline.PARALLEL_FROM:
+                per_pref, reports = refresh_prefectures(ref, touched, cache)
             else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
-                done = [refresh_prefecture(ref, p, cache) for p in selected]
+                done = [refresh_prefecture(ref, p, cache) for p in touched]
                 per_pref, reports = [d[0] for d in done], [d[1] for d in done]
-            staged = stage_tables(raw_dir, ref, per_pref, reports)
-            tmp = build_duckdb(out_dir, staged, run_info)
-            result = export(out_dir, tmp, ref, reports, selected, as_of, staged)
+            if changed:
+                result = update_reports(raw_dir, out_dir, ref, reports, selected, run_info, as_of)
+            else:
+                staged = stage_tables(raw_dir, ref, per_pref, reports)
+                tmp = build_duckdb(out_dir, staged, run_info)
+                result = export(out_dir, tmp, ref, reports, selected, as_of)
         except BaseException as exc:
             # the run line is written whatever failed (the outputs of the last good run stay in place)
             runs.record_failure(out_dir, run_info, exc)
             raise
-        runs.record(out_dir, run_info, "success", runs.inputs_from(staged["stg_source_files"]), fingerprint=fp,
-                    summary=result)
+        runs.record(out_dir, run_info, "success", result.pop("inputs"), fingerprint=fp, summary=result)
+        runs.save_manifest(out_dir, run_info, man)
     publish_artifacts(result)
-    return {**result, "unchanged": False}
+    return {**result, "unchanged": False, "rebuilt": changed or "all"}
