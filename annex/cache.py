@@ -5,6 +5,7 @@ out/.cache must not become a second place where it is kept.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -33,13 +34,60 @@ def code_version() -> str:
 
 def file_sha256(path: Path | str) -> str:
     """sha256 of a file's content. A run needs it three times per input (its fingerprint, the parse-cache key,
-    source_files); it is read once, remembered per path, size and modification time."""
+    source_files); it is read once, remembered per path, size, modification and change time and inode (as
+    git's index does: any write to the file changes its change time, which no user can set back) — and, inside
+    hash_memo(), across runs, so that a nightly run does not read 100 MB of
+    unchanged reference files only to find them unchanged."""
     st = os.stat(path)
-    return _sha256_of(str(path), st.st_size, st.st_mtime_ns)
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    key = os.path.abspath(path)
+    known = _memo.get(key)
+    if known is not None and known[:4] == stamp:
+        _memo_seen.add(key)
+        return known[4]
+    sha = _sha256_of(str(path), *stamp)
+    if _memo_file is not None:
+        _memo[key] = [*stamp, sha]
+        _memo_seen.add(key)
+    return sha
+
+
+HASH_MEMO = "sha256_memo.json"
+_memo: dict[str, list] = {}
+_memo_seen: set[str] = set()
+_memo_file: Path | None = None
+
+
+@contextlib.contextmanager
+def hash_memo(cache: Path):
+    """Within: file_sha256 uses and extends cache/HASH_MEMO; on leaving, the entries this run looked at are
+    written back (files no longer read drop out). A missing or damaged memo only means hashing again."""
+    global _memo_file
+    _memo.clear()
+    _memo_seen.clear()
+    try:
+        loaded = json.loads((cache / HASH_MEMO).read_text(encoding="utf-8"))
+        _memo.update({k: v for k, v in loaded.items() if isinstance(v, list) and len(v) == 5})
+    except (OSError, ValueError, AttributeError):
+        pass
+    _memo_file = cache / HASH_MEMO
+    try:
+        yield
+        if _memo_seen:
+            keep = {k: _memo[k] for k in sorted(_memo_seen) if k in _memo}
+            try:   # a memo that cannot be written is only a slower next run
+                cache.mkdir(parents=True, exist_ok=True)
+                _write_atomic(cache / HASH_MEMO, lambda p: p.write_text(json.dumps(keep), encoding="utf-8"))
+            except OSError:
+                pass
+    finally:
+        _memo_file = None
+        _memo.clear()
+        _memo_seen.clear()
 
 
 @lru_cache(maxsize=4096)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+def _sha256_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

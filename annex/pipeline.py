@@ -350,7 +350,7 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
     only some prefectures' reports changed (changed_prefectures), only those are read again and their rows
     and workbooks replaced (update_outputs); otherwise everything is rebuilt.
     """
-    with runs.lock(out, wait):
+    with runs.lock(out, wait), cache_mod.hash_memo(out / cache_mod.CACHE_DIR):
         info = runs.start(raw, out, pref_codes, as_of=str(as_of) if as_of else None)
         man = runs.manifest(raw, pref_codes, as_of)
         fp = runs.fingerprint(man)
@@ -427,7 +427,7 @@ def skip_if_unchanged(raw: Path, out: Path, pref_codes: list[str] | None, as_of:
                       force: bool = False, wait: float = 0.0) -> dict | None:
     """For the CLI, before starting Prefect at all: when nothing changed since the last good run, record an
     'unchanged' run and return its summary (a nightly run with nothing new takes about a second)."""
-    with runs.lock(out, wait):
+    with runs.lock(out, wait), cache_mod.hash_memo(out / cache_mod.CACHE_DIR):
         fp = runs.fingerprint(raw, pref_codes, as_of)
         previous = unchanged_since(out, fp, force)
         if previous is not None:

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from annex import overview, pipeline, runs
-from annex.cache import CACHE_DIR
+from annex.cache import CACHE_DIR, hash_memo
 from annex.reference import Prefecture, ReferenceData
 
 
@@ -144,7 +144,7 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
     as_of を指定すると、その日に有効だった参照データの版で作ります（締切前の再実行の再現）。
     fetch を指定すると、先に raw/reference/sources.toml の参照データを取得します。"""
     raw_dir, out_dir = Path(raw), Path(out)
-    with runs.lock(out_dir, wait):
+    with runs.lock(out_dir, wait), hash_memo(out_dir / CACHE_DIR):
         run_info = runs.start(raw_dir, out_dir, prefs, as_of=str(as_of) if as_of else None)
         pipeline.remove_leftovers(out_dir)
         try:

@@ -637,3 +637,48 @@ def test_cli_turns_prefect_telemetry_off(monkeypatch):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert os.environ["DO_NOT_TRACK"] == "0"
+
+
+# ------------------------------------------------------------------ the update of a few prefectures (#6)
+
+UPDATE_KILLS = {
+    # dies when the copy of annex.duckdb is checkpointed: nothing was swapped in; the next run updates again
+    "update-before-checkpoint": (KILLS["build-before-checkpoint"][0], "previous", ["03"]),
+    # dies right after the updated copy replaced annex.duckdb: the log does not vouch for it, so the next run
+    # may not carry anything over from it and rebuilds everything
+    "update-after-replace": (KILLS["publish-after-replace"][0], "database", "all"),
+}
+
+
+@pytest.mark.parametrize("stage", list(UPDATE_KILLS))
+def test_killed_while_updating(baseline, tmp_path, stage):
+    patch, expected, next_rebuilt = UPDATE_KILLS[stage]
+    raw = tmp_path / "raw"
+    shutil.copytree(baseline.raw, raw)
+    out = copy_of(baseline, tmp_path)
+    report = raw / "03" / "reports" / "ishikai" / "紫波郡医師会.csv"
+    report.write_bytes(report.read_bytes().decode("cp932").replace("1・2,", "1・2・6,").encode("cp932"))
+    proc = child(textwrap.dedent(patch) + "\nfrom annex import pipeline\npipeline.run(raw, out)\nsys.exit(3)\n",
+                 raw, out)
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    now = hashes(out)
+    assert visible(out) == VISIBLE and (out / "runs.jsonl").read_bytes() == baseline.log and lock_is_free(out)
+    # the return workbooks are written in a thread beside the update: killed wherever it was
+    left = set(leftovers(out)) - {"returns"}
+    if expected == "previous":
+        assert left <= {"db", "db.stage", "db.wal"}
+        assert now == baseline.hashes
+    else:   # the redone prefecture's workbook and the national summary were ready; 高知's is carried over
+        assert left == {f"part:{ANNEX_BOOKS[0]}", f"part:{ANNEX_BOOKS[2]}"}
+        assert now["annex.duckdb"] != baseline.hashes["annex.duckdb"]
+        assert {k: v for k, v in now.items() if k != "annex.duckdb"} == \
+            {k: v for k, v in baseline.hashes.items() if k != "annex.duckdb"}
+    result = pipeline.run(raw, out)
+    assert result["rebuilt"] == next_rebuilt and outcomes(out) == ["success", "success"]
+    assert leftovers(out) == [] and visible(out) == VISIBLE
+    assert warehouse.built_by(out / "annex.duckdb") == runs.last_built(out)
+    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT torikumi_6 FROM annex_institutions WHERE name = '池田内科'").fetchone() == (True,)
+    finally:
+        con.close()
