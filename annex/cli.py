@@ -92,6 +92,9 @@ def _failed(out: Path, exc: BaseException) -> int:
 def _print_summary(args: argparse.Namespace, result: dict) -> int:
     if result.get("unchanged"):
         print("入力もプログラムも前回の実行から変わっていないため、作り直しませんでした（--force で作り直します）。")
+    elif isinstance(result.get("rebuilt"), list) and result["rebuilt"]:
+        print(f"報告だけが変わった都道府県（{'・'.join(result['rebuilt'])}）を作り直し、ほかは前回の結果を引き継ぎました"
+              "（--force ですべて作り直します）。")
     print(f"出力: {result['database']}")
     for name in result["workbooks"]:
         print(f"  別表: {Path(args.out) / name}")

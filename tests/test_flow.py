@@ -57,3 +57,19 @@ def test_refresh_flow_many_prefectures_in_workers(prefect_harness, tmp_path, mon
         assert result[key] == serial[key] > 0
     con = duckdb.connect(str(tmp_path / "parallel" / "annex.duckdb"), read_only=True)
     assert con.execute("SELECT count(DISTINCT pref_code) FROM facility_links").fetchone() == (2,)
+
+
+def test_refresh_flow_redoes_only_the_prefecture_whose_report_changed(prefect_harness, raw_copy, tmp_path):
+    """The flow takes the same path as annex.pipeline.run: plan-rebuild, then update-reports."""
+    from flows.refresh import refresh
+    from annex import pipeline
+    out, truth = tmp_path / "out", tmp_path / "truth"
+    first = refresh(raw=str(raw_copy), out=str(out))
+    assert first["rebuilt"] == "all"
+    with open(raw_copy / "39" / "reports" / "shichoson" / "四万十市.csv", "ab") as f:
+        f.write(b"\r\n")
+    again = refresh(raw=str(raw_copy), out=str(out))
+    assert again["rebuilt"] == ["39"] and not again["unchanged"]
+    expected = pipeline.run(raw_copy, truth)   # the same inputs built from scratch
+    assert {k: v for k, v in again.items() if k not in ("database", "rebuilt")} == \
+        {k: v for k, v in expected.items() if k not in ("database", "rebuilt")}

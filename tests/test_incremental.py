@@ -179,3 +179,15 @@ def test_hash_memo_sees_a_rewrite_that_keeps_size_and_time(raw_copy, tmp_path):
     assert report.stat().st_size == st.st_size and report.stat().st_mtime_ns == st.st_mtime_ns
     again = pipeline.run(raw_copy, out)
     assert not again["unchanged"] and again["rebuilt"] == ["39"]
+
+
+def test_cli_says_what_it_redid(raw_copy, tmp_path, capsys):
+    from annex.cli import main
+    out = tmp_path / "out"
+    args = ["refresh", "--raw", str(raw_copy), "--out", str(out), "--no-prefect"]
+    assert main(args) == 0
+    assert "報告だけが変わった" not in capsys.readouterr().out
+    with open(raw_copy / "39" / "reports" / "shichoson" / "四万十市.csv", "ab") as f:
+        f.write(b"\r\n")
+    assert main(args) == 0
+    assert "報告だけが変わった都道府県（39）を作り直し、ほかは前回の結果を引き継ぎました" in capsys.readouterr().out
