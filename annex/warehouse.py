@@ -6,6 +6,7 @@ either the old or the new file, and a failure at any point leaves the old one.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -39,20 +40,32 @@ PREVIOUS = {
 def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
     """Write a new database from staged frames (keys: stg_<name>) and return its temporary path.
     The caller publishes it with publish() once everything built from it is ready."""
+    with _new_file(out_dir, staged) as (con, tmp):
+        for table in TABLE_ORDER:
+            if table == "runs":
+                _previous(con, out_dir / DB_NAME)
+            con.execute((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"))
+    return tmp
+
+
+@contextlib.contextmanager
+def _new_file(out_dir: Path, staged: dict[str, pl.DataFrame], copy_of: Path | None = None):
+    """(connection, path) of a new database under a temporary name beside the published one — empty, or a copy of
+    copy_of — with the staged frames as temp views. On leaving: CHECKPOINT and close, the staging removed; if the
+    body fails, the new file is removed too."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{DB_NAME}.{uuid.uuid4().hex}.tmp"
     stage_dir = Path(str(tmp) + ".stage")
     try:
+        if copy_of is not None:
+            shutil.copyfile(copy_of, tmp)
         # DuckDB's own memory is capped (sorts and joins spill to a temporary folder beside the file, removed
         # with it): nationally the build otherwise adds ~700 MB on top of the frames this process holds
         con = _connect(tmp)
         try:
             stage_dir.mkdir()
             _stage_views(con, stage_dir, staged)
-            for table in TABLE_ORDER:
-                if table == "runs":
-                    _previous(con, out_dir / DB_NAME)
-                con.execute((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"))
+            yield con, tmp
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -60,7 +73,6 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
     except BaseException:
         discard(tmp)
         raise
-    return tmp
 
 
 # The tables that change when only reports change (the reference data, the prefecture's configuration and
@@ -81,53 +93,38 @@ def update(out_dir: Path, staged: dict[str, pl.DataFrame], pref_codes: list[str]
     keep everything else (carried over, like a run with nothing changed). `runs` is rebuilt whole: run_rows
     gets this run's inputs (every file in source_files) and returns the stg_runs frame.
     Like build(), the result has a temporary name for the caller to publish()."""
-    final = out_dir / DB_NAME
-    tmp = out_dir / f".{DB_NAME}.{uuid.uuid4().hex}.tmp"
-    stage_dir = Path(str(tmp) + ".stage")
-    try:
-        shutil.copyfile(final, tmp)
-        con = _connect(tmp)
-        try:
-            stage_dir.mkdir()
-            _stage_views(con, stage_dir, staged)
-            con.execute("CREATE TEMP TABLE changed_prefs AS SELECT unnest(?::VARCHAR[]) AS pref_code", [pref_codes])
-            # the report files these prefectures had: their source_files and findings rows are replaced too
-            con.execute("""CREATE TEMP TABLE changed_files AS
-                           SELECT source_file FROM main.report_files WHERE pref_code IN (SELECT pref_code FROM changed_prefs)
-                           UNION SELECT source_file FROM stg_report_files""")
-            for t, cols in PREVIOUS.items():
-                where = "" if t == "runs" else " WHERE pref_code IN (SELECT pref_code FROM changed_prefs)"
-                con.execute(f"CREATE TEMP TABLE prev_{t} AS SELECT {', '.join(cols)} FROM main.{t}{where}")
-            con.execute("CREATE SCHEMA part")
-            con.execute("SET search_path = 'part,main'")
-            for table in REPORT_TABLES:
-                if table == "changes":
-                    _replace_runs(con, run_rows)
-                con.execute((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"))
-            con.execute("SET search_path = 'main'")
-            columns: dict[str, list[str]] = {}
-            for t, c in con.execute("""SELECT table_name, column_name FROM information_schema.columns
-                                       WHERE table_schema = 'main' ORDER BY table_name, ordinal_position""").fetchall():
-                columns.setdefault(t, []).append(c)
-            for table in REPORT_TABLES:
-                cols = columns[table]
-                if "pref_code" in cols:
-                    where = "pref_code IN (SELECT pref_code FROM changed_prefs)"
-                else:
-                    where = "source_file IN (SELECT source_file FROM changed_files)"
-                quoted = ", ".join(f'"{c}"' for c in cols)
-                con.execute(f"DELETE FROM main.{table} WHERE {where}")
-                # a table built from the reference side as well (coverage: every area) has rows for the
-                # other prefectures in the scratch schema too: only the changed ones' are taken
-                con.execute(f"INSERT INTO main.{table} ({quoted}) SELECT {quoted} FROM part.{table} WHERE {where}")
-            con.execute("DROP SCHEMA part CASCADE")
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-            shutil.rmtree(stage_dir, ignore_errors=True)
-    except BaseException:
-        discard(tmp)
-        raise
+    with _new_file(out_dir, staged, copy_of=out_dir / DB_NAME) as (con, tmp):
+        con.execute("CREATE TEMP TABLE changed_prefs AS SELECT unnest(?::VARCHAR[]) AS pref_code", [pref_codes])
+        # the report files these prefectures had: their source_files and findings rows are replaced too
+        con.execute("""CREATE TEMP TABLE changed_files AS
+                       SELECT source_file FROM main.report_files WHERE pref_code IN (SELECT pref_code FROM changed_prefs)
+                       UNION SELECT source_file FROM stg_report_files""")
+        for t, cols in PREVIOUS.items():
+            where = "" if t == "runs" else " WHERE pref_code IN (SELECT pref_code FROM changed_prefs)"
+            con.execute(f"CREATE TEMP TABLE prev_{t} AS SELECT {', '.join(cols)} FROM main.{t}{where}")
+        con.execute("CREATE SCHEMA part")
+        con.execute("SET search_path = 'part,main'")
+        for table in REPORT_TABLES:
+            if table == "changes":
+                _replace_runs(con, run_rows)
+            con.execute((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"))
+        con.execute("SET search_path = 'main'")
+        columns: dict[str, list[str]] = {}
+        for t, c in con.execute("""SELECT table_name, column_name FROM information_schema.columns
+                                   WHERE table_schema = 'main' ORDER BY table_name, ordinal_position""").fetchall():
+            columns.setdefault(t, []).append(c)
+        for table in REPORT_TABLES:
+            cols = columns[table]
+            if "pref_code" in cols:
+                where = "pref_code IN (SELECT pref_code FROM changed_prefs)"
+            else:
+                where = "source_file IN (SELECT source_file FROM changed_files)"
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            con.execute(f"DELETE FROM main.{table} WHERE {where}")
+            # a table built from the reference side as well (coverage: every area) has rows for the
+            # other prefectures in the scratch schema too: only the changed ones' are taken
+            con.execute(f"INSERT INTO main.{table} ({quoted}) SELECT {quoted} FROM part.{table} WHERE {where}")
+        con.execute("DROP SCHEMA part CASCADE")
     return tmp
 
 
