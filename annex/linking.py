@@ -187,11 +187,13 @@ def link(institutions: list[Side], facilities: list[Side],
             continue
         ia, ib = candidate_index(insts, facs)
         sc, ns, as_ = score_pairs(insts, facs, ia, ib)
-        pairs = {(insts[a].key, facs[b].key): v for a, b, *v in zip(ia.tolist(), ib.tolist(), sc, ns, as_)}
         if banned:
-            pairs = {k: v for k, v in pairs.items() if k not in banned}
+            keep = [(insts[a].key, facs[b].key) not in banned for a, b in zip(ia.tolist(), ib.tolist())]
+            ia, ib = ia[keep], ib[keep]
+            sc, ns, as_ = ([v for v, k in zip(col, keep) if k] for col in (sc, ns, as_))
+        pairs = {(insts[a].key, facs[b].key): v for a, b, *v in zip(ia.tolist(), ib.tolist(), sc, ns, as_)}
         # pass 1: mutual best with a clear margin
-        accepted = _mutual_best(pairs, lambda sc: sc[0] >= ACCEPT and (sc[1] >= 0.9 or sc[2] == 1.0))
+        accepted = mutual_best(insts, facs, ia, ib, sc, ns, as_)
         for (ik, fk), (sc, ns, as_) in accepted:
             method = "name_address" if ns >= 0.9 and as_ >= 0.85 else "name" if ns >= 0.9 else "address_name"
             links.append(_link_row(inst_by[ik], fac_by[fk], method, sc, ns, as_, _why(ns, as_)))
@@ -407,26 +409,47 @@ def _unique_exact_names(insts, facs, pairs, taken_i, taken_f):
             yield i.key, f.key, sc, ns, as_
 
 
-def _mutual_best(pairs: dict, good) -> list:
-    best_i: dict[str, list] = {}
-    best_f: dict[str, list] = {}
-    for (ik, fk), sc in pairs.items():
-        best_i.setdefault(ik, []).append((sc[0], fk))
-        best_f.setdefault(fk, []).append((sc[0], ik))
-    for d in (best_i, best_f):
-        for v in d.values():
-            v.sort(reverse=True)
-    out = []
-    for (ik, fk), sc in pairs.items():
-        if not good(sc):
-            continue
-        ci, cf = best_i[ik], best_f[fk]
-        if ci[0][1] != fk or cf[0][1] != ik:
-            continue
-        if (len(ci) > 1 and ci[1][0] > sc[0] - MARGIN) or (len(cf) > 1 and cf[1][0] > sc[0] - MARGIN):
-            continue
-        out.append(((ik, fk), sc))
-    return out
+def mutual_best(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray, sc: list[float],
+                ns: list[float], as_: list[float]) -> list:
+    """Pass 1 over the scored pairs (insts[ia[k]], facs[ib[k]]): the pairs that are good (score ≥ ACCEPT with a
+    close name or the same address) and each side's best, with every other candidate of either side more than
+    MARGIN below. Equal scores rank by the larger key (inst_code / facility_id), so the result does not depend on
+    the order of the pairs. ((inst key, facility key), (score, name score, address score)) in the pairs' order.
+    Column-wise: one sort per side instead of a list per institution and facility."""
+    if len(ia) == 0:
+        return []
+    score = np.array(sc, dtype=np.float64)
+    name, addr = np.array(ns, dtype=np.float64), np.array(as_, dtype=np.float64)
+    best_f, second_i = _best_per(ia, ib, score, _key_ranks(facs), len(insts))
+    best_i, second_f = _best_per(ib, ia, score, _key_ranks(insts), len(facs))
+    ok = ((score >= ACCEPT) & ((name >= 0.9) | (addr == 1.0)) & (best_f[ia] == ib) & (best_i[ib] == ia)
+          & ~(second_i[ia] > score - MARGIN) & ~(second_f[ib] > score - MARGIN))
+    return [((insts[a].key, facs[b].key), (sc[k], ns[k], as_[k]))
+            for k, a, b in zip(np.nonzero(ok)[0].tolist(), ia[ok].tolist(), ib[ok].tolist())]
+
+
+def _key_ranks(sides: list[Side]) -> np.ndarray:
+    """Each side's position in key order (the tie-break between equal scores)."""
+    ranks = np.empty(len(sides), dtype=np.int64)
+    ranks[sorted(range(len(sides)), key=lambda k: sides[k].key)] = np.arange(len(sides))
+    return ranks
+
+
+def _best_per(own: np.ndarray, other: np.ndarray, score: np.ndarray, other_rank: np.ndarray,
+              n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per record of one side (index into `own`'s side, n of them): its best partner (the highest score, ties to
+    the larger key; -1 without pairs) and the second-best score (-inf without a second)."""
+    order = np.lexsort((-other_rank[other], -score, own))
+    s_own, s_other, s_score = own[order], other[order], score[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = s_own[1:] != s_own[:-1]
+    best = np.full(n, -1, dtype=np.int64)
+    best[s_own[first]] = s_other[first]
+    second = np.full(n, -np.inf)
+    has_second = np.zeros(len(order), dtype=bool)
+    has_second[:-1] = first[:-1] & ~first[1:]
+    second[s_own[has_second]] = s_score[np.nonzero(has_second)[0] + 1]
+    return best, second
 
 
 def _link_row(i: Side, f: Side, method: str, score: float, ns: float, as_: float, why: str) -> dict:

@@ -65,8 +65,13 @@ def kanji_numerals_in_address(text: str) -> str:
     return _KANJI_BEFORE_UNIT.sub(lambda m: str(kanji_to_int(m.group(1))), text)
 
 
+_KANJI_RUN = re.compile("[" + _KANJI_NUM + "]+")
+# the private-use areas of is_private_use(), as one character class (removing 外字 from a key)
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
+
+
 def _all_kanji_numerals(text: str) -> str:
-    return re.sub("[" + _KANJI_NUM + "]+", lambda m: str(kanji_to_int(m.group(0))), text)
+    return _KANJI_RUN.sub(lambda m: str(kanji_to_int(m.group(0))), text)
 
 
 # Called once per row on values that repeat heavily at national scale (a facility has dozens of 名簿 rows):
@@ -140,8 +145,7 @@ def name_key(name: str | None) -> str:
     外字 removed (they are flagged separately and cannot be compared)."""
     if not name:
         return ""
-    t = _PUNCT.sub("", strip_corporate(name))
-    t = "".join(c for c in t if not is_private_use(c))
+    t = _PRIVATE_USE.sub("", _PUNCT.sub("", strip_corporate(name)))
     # basic once more: a digit from a kanji numeral can precede a dash (一ー -> 1-), a removed mark can bring a
     # combining mark next to its letter; the key must be stable when computed again on itself
     return basic(_all_kanji_numerals(t))
@@ -151,11 +155,15 @@ def name_key(name: str | None) -> str:
 def full_name_key(name: str | None) -> str:
     """Like name_key but keeps the 法人格: used when the corporation is what tells two apart."""
     t = _PUNCT.sub("", basic(_LEGAL_PAREN.sub("", unicodedata.normalize("NFKC", name or ""))))
-    return basic(_all_kanji_numerals("".join(c for c in t if not is_private_use(c))))
+    return basic(_all_kanji_numerals(_PRIVATE_USE.sub("", t)))
 
 
 _BLOCK_SEP = re.compile(r"(?<=\d)(?:丁目|番地の|番地|番の|番|地割|の)(?=\d)")
 _TRAILING = re.compile(r"(?<=\d)(?:番地|番|号|丁目)")
+_SPACE_RUN = re.compile(r"[\s\u3000]+")
+_DAI_CHIWARI = re.compile(r"第(\d+)地割")
+_DASHES = re.compile(r"-+")
+_STREET_NUMBER = re.compile(r"^(.*?\d+(?:-\d+)*)")
 
 
 @lru_cache(maxsize=262144)
@@ -168,12 +176,12 @@ def address_key(address: str | None) -> str:
     if not address:
         return ""
     # a space ends the street part ("館向町4番8号 2F"): mark it before spaces are removed
-    t = basic(re.sub(r"[\s\u3000]+", "|", unicodedata.normalize("NFKC", str(address)).strip()))
+    t = basic(_SPACE_RUN.sub("|", unicodedata.normalize("NFKC", str(address)).strip()))
     t = kanji_numerals_in_address(t)
-    t = re.sub(r"第(\d+)地割", r"\1地割", t)
+    t = _DAI_CHIWARI.sub(r"\1地割", t)
     t = _BLOCK_SEP.sub("-", t)
     t = _TRAILING.sub("", t)
-    t = re.sub(r"-+", "-", t)
+    t = _DASHES.sub("-", t)
     # keep space-separated parts up to the first one that carries a number
     kept = []
     for part in t.split("|"):
@@ -181,7 +189,7 @@ def address_key(address: str | None) -> str:
         if any(c.isdigit() for c in part):
             break
     t = basic(_PUNCT.sub("", "".join(kept)))
-    m = re.match(r"^(.*?\d+(?:-\d+)*)", t)
+    m = _STREET_NUMBER.match(t)
     if m:
         t = m.group(1)
     return t.rstrip("-")

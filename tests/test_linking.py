@@ -180,3 +180,49 @@ def test_same_name_elsewhere_does_not_take_a_renamed_institutions_facility():
     facs = [side("1322134078340", "赤宿診療所", "赤宿5-26-7 上田ビル1階", "131156")]
     links, _ = linking.link(inst, facs)
     assert links.select("inst_code", "facility_id", "method").rows() == [("1311518604", "1322134078340", "address")]
+
+
+def _mutual_best_pair_by_pair(pairs: dict, good) -> list:
+    from annex.linking import MARGIN
+    """The pass as it was first written, a list per institution and facility: the reference for mutual_best."""
+    best_i: dict[str, list] = {}
+    best_f: dict[str, list] = {}
+    for (ik, fk), sc in pairs.items():
+        best_i.setdefault(ik, []).append((sc[0], fk))
+        best_f.setdefault(fk, []).append((sc[0], ik))
+    for d in (best_i, best_f):
+        for v in d.values():
+            v.sort(reverse=True)
+    out = []
+    for (ik, fk), sc in pairs.items():
+        if not good(sc):
+            continue
+        ci, cf = best_i[ik], best_f[fk]
+        if ci[0][1] != fk or cf[0][1] != ik:
+            continue
+        if (len(ci) > 1 and ci[1][0] > sc[0] - MARGIN) or (len(cf) > 1 and cf[1][0] > sc[0] - MARGIN):
+            continue
+        out.append(((ik, fk), sc))
+    return out
+
+
+def test_mutual_best_equals_the_pair_by_pair_pass():
+    """Random blocks with many equal scores (ties broken by key) and scores within the margin of each other."""
+    import random
+    import numpy as np
+    from annex.linking import ACCEPT, Side, mutual_best
+    rng = random.Random(7)
+    for trial in range(300):
+        n_i, n_f = rng.randint(1, 12), rng.randint(1, 12)
+        insts = [Side(f"{rng.randint(0, 10**10):010d}", "", "", "", "", None, "b", "13") for _ in range(n_i)]
+        facs = [Side(str(rng.randint(0, 10**6)), "", "", "", "", None, "b", "13") for _ in range(n_f)]
+        if len({s.key for s in insts}) < n_i or len({s.key for s in facs}) < n_f:
+            continue
+        cells = [(a, b) for a in range(n_i) for b in range(n_f) if rng.random() < 0.6]
+        ia, ib = np.array([c[0] for c in cells], dtype=np.int64), np.array([c[1] for c in cells], dtype=np.int64)
+        sc = [rng.choice([0.85, 0.9, 0.95, 0.95, 1.0, 0.8, 0.905, round(rng.random(), 3)]) for _ in cells]
+        ns = [rng.choice([0.5, 0.9, 1.0]) for _ in cells]
+        as_ = [rng.choice([0.5, 0.85, 1.0]) for _ in cells]
+        pairs = {(insts[a].key, facs[b].key): (s, n, d) for a, b, s, n, d in zip(ia.tolist(), ib.tolist(), sc, ns, as_)}
+        expected = _mutual_best_pair_by_pair(pairs, lambda v: v[0] >= ACCEPT and (v[1] >= 0.9 or v[2] == 1.0))
+        assert mutual_best(insts, facs, ia, ib, sc, ns, as_) == expected, trial
