@@ -213,9 +213,8 @@ def _report_frames(raw: Path, results: list[ReadResult], reports: list[Prefectur
     """stg_source_files and stg_findings of `results`, and the report tables of `reports`."""
     findings = [f for r in results for f in r.findings] + more_findings
     fdf = _with_relative_paths(raw, findings_frame(findings))
-    accounting = pl.DataFrame([{**r.accounting(), "sha256": _sha256(r.file), "source_file": _relative(raw, r.file),
-                                "as_of": None if r.as_of is None else str(r.as_of)} for r in results],
-                              schema=SOURCE_FILE_COLUMNS)
+    accounting = pl.DataFrame([{**r.accounting(), "sha256": _sha256(r.file), "source_file": _relative(raw, r.file)}
+                               for r in results], schema=SOURCE_FILE_COLUMNS)
     report_files = pl.DataFrame(
         [{"source_file": _relative(raw, rep.path), "kind": rep.kind.kind, "pref_code": pr.pref_code,
           "sender": rep.sender, "sender_text": rep.sender_text, "sender_source": rep.sender_source,
@@ -479,7 +478,7 @@ def summary(db: Path) -> dict:
         result["warnings"] = count("SELECT count(*) FROM findings WHERE severity = 'warning'")
         result["failed_files"] = [r[0] for r in con.execute(
             "SELECT source_file FROM source_files WHERE status = 'failed' ORDER BY source_file").fetchall()]
-        result["inputs"] = warehouse._dicts(con.execute(
+        result["inputs"] = warehouse.dict_rows(con.execute(
             "SELECT source_file, kind, sha256, rows_in, accepted, rejected FROM source_files ORDER BY kind, source_file"))
     finally:
         con.close()

@@ -135,7 +135,7 @@ def _replace_runs(con: duckdb.DuckDBPyConnection, run_rows: Callable[[list[dict]
                              SELECT * FROM main.source_files WHERE source_file NOT IN (SELECT source_file FROM changed_files)
                              UNION ALL BY NAME SELECT * FROM part.source_files)
                          ORDER BY kind, source_file""")
-    frame = run_rows(_dicts(cur))
+    frame = run_rows(dict_rows(cur))
     con.register("stg_runs_frame", frame)
     con.execute("CREATE OR REPLACE TEMP VIEW stg_runs AS SELECT * FROM stg_runs_frame")
     con.execute("DROP TABLE main.runs")
@@ -152,7 +152,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict]:
+def dict_rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     """The rows of an executed query as dicts (without going through Arrow: importing pyarrow alone costs a
     run that only updates a few prefectures ~0.6 s)."""
     names = [d[0] for d in cur.description]
