@@ -77,7 +77,7 @@ def hash_memo(cache: Path):
             keep = {k: _memo[k] for k in sorted(_memo_seen) if k in _memo}
             try:   # a memo that cannot be written is only a slower next run
                 cache.mkdir(parents=True, exist_ok=True)
-                _write_atomic(cache / HASH_MEMO, lambda p: p.write_text(json.dumps(keep), encoding="utf-8"))
+                write_atomic(cache / HASH_MEMO, lambda p: p.write_text(json.dumps(keep), encoding="utf-8"))
             except OSError:
                 pass
     finally:
@@ -99,7 +99,8 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """write(temporary path) beside path, then renamed over it: readers see the old file or the new one."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         write(tmp)
@@ -145,8 +146,8 @@ def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Ca
             pass  # a damaged cache entry is parsed again and rewritten
     res = read()
     cache.mkdir(parents=True, exist_ok=True)
-    _write_atomic(data, lambda p: res.accepted.write_parquet(p))
-    _write_atomic(meta, lambda p: p.write_text(json.dumps(
+    write_atomic(data, lambda p: res.accepted.write_parquet(p))
+    write_atomic(meta, lambda p: p.write_text(json.dumps(
         {"kind": res.kind, "findings": res.findings, "rows_in": res.rows_in, "skipped_blank": res.skipped_blank,
          "out_of_scope": res.out_of_scope, "status": res.status, "as_of": res.as_of}, ensure_ascii=False,
         default=str), encoding="utf-8"))
@@ -174,5 +175,5 @@ def cached_frames(cache: Path | None, kind: str, key_parts: list[str], names: li
     out = compute()
     cache.mkdir(parents=True, exist_ok=True)
     for n, p in files.items():
-        _write_atomic(p, lambda t, n=n: out[n].write_parquet(t))
+        write_atomic(p, lambda t, n=n: out[n].write_parquet(t))
     return out

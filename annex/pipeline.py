@@ -387,9 +387,8 @@ def changed_prefectures(raw: Path, out: Path, man: dict, prefs: list[Prefecture]
     configuration and link overrides, the code, the parameters, and the published outputs that are kept
     (annex.duckdb built by that run, the other prefectures' annex workbooks). None: rebuild everything."""
     last = runs.built_manifest(out)
-    db = out / warehouse.DB_NAME
     if last is None or last.get("params") != man["params"] or last.get("code") != man["code"] \
-            or warehouse.built_by(db) != runs.last_built(out):
+            or not _database_of_last_build(out):
         return None
     old, new = last.get("files") or {}, man["files"]
     report_dirs = {(p.dir / "reports").resolve(): p.code for p in prefs}
@@ -453,11 +452,16 @@ def remove_leftovers(out: Path) -> list[str]:
 def unchanged_since(out: Path, fp: str, force: bool) -> dict | None:
     """The last good run's summary when its fingerprint is fp and its outputs are still there."""
     last = runs.last_success(out)
-    if force or last is None or last.get("fingerprint") != fp or not (out / warehouse.DB_NAME).exists():
+    if force or last is None or last.get("fingerprint") != fp or not _database_of_last_build(out):
         return None
-    if warehouse.built_by(out / warehouse.DB_NAME) != runs.last_built(out):
-        return None   # a run died after swapping in its database: not the last good run's outputs
     return last.get("summary")
+
+
+def _database_of_last_build(out: Path) -> bool:
+    """Whether annex.duckdb is there and was built by the last run the log records as successful (not by a
+    run that died after swapping it in: then it is not the last good run's output)."""
+    db = out / warehouse.DB_NAME
+    return db.exists() and warehouse.built_by(db) == runs.last_built(out)
 
 
 def summary(db: Path) -> dict:

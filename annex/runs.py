@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from annex.cache import file_sha256
+from annex.cache import CACHE_DIR, file_sha256, write_atomic
 
 LOG_NAME = "runs.jsonl"
 INPUT_STRUCT = pl.Struct({"source_file": pl.String, "kind": pl.String, "sha256": pl.String, "rows_in": pl.Int64,
@@ -249,17 +249,14 @@ def save_manifest(out: Path, run: Run, man: dict) -> None:
     """After a run that built the outputs has recorded its success: its manifest, for the next run to compare
     with. Written whole (temporary file, then rename); a run dying before this leaves the previous one, which
     names another run and is then not used."""
-    from annex.cache import CACHE_DIR
     path = out / CACHE_DIR / MANIFEST_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{run.run_id}.tmp")
-    tmp.write_text(json.dumps({"run_id": run.run_id, "manifest": man}, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, lambda p: p.write_text(json.dumps({"run_id": run.run_id, "manifest": man}, ensure_ascii=False),
+                                              encoding="utf-8"))
 
 
 def built_manifest(out: Path) -> dict | None:
     """The manifest of the last run that built the outputs, if it is the one saved (else None)."""
-    from annex.cache import CACHE_DIR
     try:
         saved = json.loads((out / CACHE_DIR / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
