@@ -32,6 +32,8 @@ LINK_COLUMNS = {"inst_code": pl.String, "facility_id": pl.String, "method": pl.S
                 "pref_code": pl.String, "municipality_code": pl.String}
 REVIEW_COLUMNS = {"inst_code": pl.String, "facility_id": pl.String, "score": pl.Float64,
                   "name_score": pl.Float64, "address_score": pl.Float64, "reason": pl.String}
+# the review list's order: by institution, the closest candidate first (ties by facility, reproducibly)
+REVIEW_ORDER = {"by": ["inst_code", "score", "facility_id"], "descending": [False, True, False]}
 OVERRIDE_HEADER = {"医療機関コード": "inst_code", "医療情報ネットID": "facility_id", "指示": "action", "理由": "note"}
 ACTIONS = {"紐付け": "link", "link": "link", "紐付け禁止": "reject", "reject": "reject"}
 
@@ -240,7 +242,7 @@ def link(institutions: list[Side], facilities: list[Side],
             review.append({"inst_code": ik, "facility_id": fk, "score": sc, "name_score": ns,
                            "address_score": as_, "reason": reason})
     return (pl.DataFrame(links, schema=LINK_COLUMNS).sort("inst_code"),
-            pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(["inst_code", "score"], descending=[False, True]))
+            pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(**REVIEW_ORDER))
 
 
 FULL_PAIRS_UP_TO = 4_000   # a block this small is compared pair by pair, as it always was

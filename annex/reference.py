@@ -175,32 +175,41 @@ def monthly_plan(paths: list[Path], as_of: dt.date | None = None) -> tuple[list[
 
 
 def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cache: Path | None = None,
-                   only: set[str] | None = None) -> ReferenceData:
+                   only: set[str] | None = None, helper: workers.Helper | None = None) -> ReferenceData:
     """Every reference file valid at as_of (default: the newest), parsed once per content (cache: Parquet).
     only: of the prefectures read, keep just these prefectures' rows (a run that redoes a few of them reads
-    the parse made for all, cut while it is scanned); the result is then not for staging the whole run."""
+    the parse made for all, cut while it is scanned); the result is then not for staging the whole run.
+    helper: a run's helper process (workers.Helper), which parses all files but the largest into the cache
+    while the largest parses here."""
     master_path = raw / MASTER_PATH
     master = cached_read(cache, master_path, "municipalities", "", lambda: read_master(master_path))
     index = MunicipalityIndex(master.accepted)
     ref = ReferenceData(master, index)
     # what the other readers depend on besides their own bytes: the prefectures and the master
     params = ",".join(sorted(prefs)) + "|" + (file_sha256(master_path) if master_path.is_file() else "")
-    to_read, superseded = facility_file_plan(raw, as_of)
-    meibo, old_meibo = monthly_plan([p for p in (raw / MEIBO_DIR).glob("*.xls*") if not p.name.startswith("~$")],
-                                    as_of)
-    code_lists, old_lists = monthly_plan(list((raw / CODE_LIST_DIR).glob("*.csv")), as_of)
+    (to_read, superseded), (meibo, old_meibo), (code_lists, old_lists) = _plans(raw, as_of)
     jobs = [(kind, p, cache, params, prefs, index, only) for kind, paths in
             (("facility_file", to_read), ("meibo", meibo), ("code_list", code_lists)) for p in paths]
     # nationally: 8 bureau workbooks (1.5 M rows) and 3 facility files, parsed side by side in worker processes
     # when at least 3 of them, and enough bytes to pay for starting the workers, are not in the parse cache
     # (one prefecture's files, ~6 MB for 東京都, parse in ~2 s here; spawned workers took 6 s)
     missing = [job for job in jobs if not is_cached(cache, job[1], job[0], params)]
+    results: list[ReadResult] = []
     if len(missing) >= 3 and sum(job[1].stat().st_size for job in missing) >= PARALLEL_BYTES \
             and cache is not None and workers.worker_count(len(missing)) > 1:
         # the workers parse into the cache and send back nothing: reading their Parquet here is cheaper than
         # pickling 1.5 M rows back through a pipe
         workers.map_jobs(_parse_into_cache, missing, weights=[p.stat().st_size for _, p, *_ in missing])
-    results = [_read_source(*job) for job in jobs]   # from the cache, or parsed here
+    elif len(missing) >= 2 and cache is not None and helper is not None and helper.parallel:
+        # one prefecture's files (東京都: the 関東信越 名簿 5 MB; 3 facility files and the code list 1.5 MB)
+        largest = max(missing, key=lambda job: job[1].stat().st_size)
+        beside = [helper.submit(_parse_into_cache, *job) for job in missing if job is not largest]
+        parsed_here = {largest[1]: _read_source(*largest)}
+        for job in beside:
+            job.result()
+        results = [parsed_here[job[1]] if job[1] in parsed_here else _read_source(*job) for job in jobs]
+    if not results:
+        results = [_read_source(*job) for job in jobs]   # from the cache, or parsed here
     ref.partial = only is not None
     by_kind = {"facility_file": ref.facility_files, "meibo": ref.meibo_files, "code_list": ref.code_lists}
     for (kind, *_), res in zip(jobs, results):
@@ -212,6 +221,18 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
         for p in paths:
             target.append(ReadResult(kind, str(p), pl.DataFrame(), status="superseded"))
     return ref
+
+
+def _plans(raw: Path, as_of: dt.date | None) -> list[tuple[list[Path], list[Path]]]:
+    """(to read, superseded) of the facility files, the 名簿 workbooks and the code lists."""
+    meibo = [p for p in (raw / MEIBO_DIR).glob("*.xls*") if not p.name.startswith("~$")]
+    return [facility_file_plan(raw, as_of), monthly_plan(meibo, as_of),
+            monthly_plan(list((raw / CODE_LIST_DIR).glob("*.csv")), as_of)]
+
+
+def reference_bytes(raw: Path, as_of: dt.date | None = None) -> int:
+    """Size of the reference files a run reads (what its parsing and linking scale with)."""
+    return sum(p.stat().st_size for to_read, _ in _plans(raw, as_of) for p in to_read if p.is_file())
 
 
 # an institution's row that institutions() takes (after the 名簿 rows before the code list's): the newest list,

@@ -175,8 +175,17 @@ def address_key(address: str | None) -> str:
     """
     if not address:
         return ""
+    key, gaps = _address_key_once(str(address))
+    # removing spaces or punctuation can bring a numeral next to its unit (一　番 -> 一番, which a second pass
+    # makes 1): once more, so that the key is stable when computed again on itself
+    return _address_key_once(key)[0] if gaps else key
+
+
+def _address_key_once(address: str) -> tuple[str, bool]:
+    """address_key's steps, once; and whether spaces or punctuation were removed on the way."""
     # a space ends the street part ("館向町4番8号 2F"): mark it before spaces are removed
-    t = basic(_SPACE_RUN.sub("|", unicodedata.normalize("NFKC", str(address)).strip()))
+    t = basic(_SPACE_RUN.sub("|", unicodedata.normalize("NFKC", address).strip()))
+    gaps = "|" in t or _PUNCT.search(t) is not None
     t = kanji_numerals_in_address(t)
     t = _DAI_CHIWARI.sub(r"\1地割", t)
     t = _BLOCK_SEP.sub("-", t)
@@ -192,7 +201,7 @@ def address_key(address: str | None) -> str:
     m = _STREET_NUMBER.match(t)
     if m:
         t = m.group(1)
-    return t.rstrip("-")
+    return t.rstrip("-"), gaps
 
 
 @lru_cache(maxsize=262144)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import types
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -50,17 +51,75 @@ def _bare_main():
             sys.modules["__main__"] = main
 
 
+class Helper:
+    """One worker process kept for a whole run of a few prefectures, where spawning a worker per stage would
+    cost more than it saves. It is started as the run starts, so that its imports (~0.5 s) overlap the run's
+    own first steps, and is then given the work that can go on beside this process: facility files parsed
+    while the 名簿 parses here, part of the linking and the reports while the rest links here, the return
+    workbooks while the database builds. Jobs run one after another, in the order submitted. Without a second
+    core (or with ANNEX_WORKERS=1) each job runs at once in this process. A context manager: leaving it waits
+    for the jobs submitted (cancels those not started when leaving on an error)."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._jobs: list[Future] = []
+        if worker_count(2) >= 2:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            with _bare_main():
+                # the worker starts now and imports what the jobs need; it answers with its pid
+                self._pid = self._pool.submit(_warm_up)
+
+    @property
+    def parallel(self) -> bool:
+        return self._pool is not None
+
+    def submit(self, func: Callable[..., Any], *args: Any) -> Future:
+        if self._pool is None:
+            return _run_here(func, *args)
+        self._jobs.append(self._pool.submit(func, *args))
+        return self._jobs[-1]
+
+    def close(self, failed: bool = False) -> None:
+        """Wait for the jobs submitted (failed: cancel those not started, wait for the one running). When
+        every job has answered, the idle worker is stopped rather than left to tear its interpreter down
+        (~0.2 s of a run's wall time): nothing of it is wanted any more."""
+        if self._pool is None:
+            return
+        if not failed and all(job.done() for job in self._jobs) and self._pid.exception() is None:
+            try:
+                os.kill(self._pid.result(), signal.SIGTERM)
+            except OSError:
+                pass   # already gone
+        self._pool.shutdown(wait=True, cancel_futures=failed)
+        self._pool = None
+
+    def __enter__(self) -> "Helper":
+        return self
+
+    def __exit__(self, exc_type, *_: Any) -> None:
+        self.close(failed=exc_type is not None)
+
+
+def _warm_up() -> int:
+    import annex.pipeline  # noqa: F401  (everything a job of the run imports)
+    return os.getpid()
+
+
+def _run_here(func: Callable[..., Any], *args: Any) -> Future:
+    done: Future = Future()
+    try:
+        done.set_result(func(*args))
+    except Exception as exc:  # kept for result(), as the worker would
+        done.set_exception(exc)
+    return done
+
+
 def start(func: Callable[..., Any], *args: Any, parallel: bool = True) -> Future:
     """func(*args) in one worker process, while the caller goes on with something else (the annex workbooks
     are written from the database while the return workbooks are written here). Without a second core, or
     with parallel=False, it runs right away in this process. Either way a Future: result() waits for it."""
     if not parallel or worker_count(2) < 2:
-        done: Future = Future()
-        try:
-            done.set_result(func(*args))
-        except Exception as exc:  # kept for result(), as the worker would
-            done.set_exception(exc)
-        return done
+        return _run_here(func, *args)
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     with _bare_main():
         future = pool.submit(func, *args)

@@ -4,7 +4,7 @@ SELECT r.inst_code, i.name AS inst_name, i.address AS inst_address, r.facility_i
 FROM stg_link_review r
 LEFT JOIN institutions i USING (inst_code)
 LEFT JOIN facilities f USING (facility_id)
-ORDER BY r.inst_code, r.score DESC;
+ORDER BY r.inst_code, r.score DESC, r.facility_id;
 COMMENT ON TABLE link_review IS '自動では紐付けなかった候補（近い候補が複数ある、または一致度が基準未満）。確認のうえ紐付け指定ファイルで指示する';
 COMMENT ON COLUMN link_review.inst_code IS '医療機関コード';
 COMMENT ON COLUMN link_review.inst_name IS '厚生局の名称';

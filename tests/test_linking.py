@@ -226,3 +226,32 @@ def test_mutual_best_equals_the_pair_by_pair_pass():
         pairs = {(insts[a].key, facs[b].key): (s, n, d) for a, b, s, n, d in zip(ia.tolist(), ib.tolist(), sc, ns, as_)}
         expected = _mutual_best_pair_by_pair(pairs, lambda v: v[0] >= ACCEPT and (v[1] >= 0.9 or v[2] == 1.0))
         assert mutual_best(insts, facs, ia, ib, sc, ns, as_) == expected, trial
+
+
+def test_linking_in_two_parts_equals_linking_at_once(tmp_path, monkeypatch):
+    """Municipalities split between this process and the helper give the same links and review list, and an
+    override pairing across two municipalities keeps both of them on one side (here)."""
+    import shutil
+    from annex import pipeline, workers
+    from conftest import RAW
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+    shutil.copytree(RAW / "39", tmp_path / "39")
+    shutil.copytree(RAW / "reference", tmp_path / "reference")
+    pref = pipeline.select_prefectures(tmp_path, ["39"])[0]
+    ref = pipeline.load_reference(tmp_path, [pref])
+    inst, _ = pipeline.pref_institutions(ref, pref)
+    fac = ref.of_prefecture("facilities", "39")
+    i = inst.filter(pl.col("municipality_code") == "392014").row(0, named=True)        # 高知市
+    f = fac.filter(pl.col("municipality_code") == "392031").row(0, named=True)         # 安芸市
+    (pref.dir / "facility_link_overrides.csv").write_text(
+        f"医療機関コード,医療情報ネットID,指示,理由\n{i['inst_code']},{f['facility_id']},紐付け,確認済\n", encoding="utf-8")
+    whole = pipeline.link_prefecture(ref, pref)
+    monkeypatch.setattr(pipeline, "SPLIT_FROM_RECORDS", 0)
+    monkeypatch.setattr(pipeline, "HELPER_SHARE", 0.5)
+    there = pipeline.split_blocks(inst, fac, whole.overrides.accepted)
+    assert there and not {"392014", "392031"} & there and len(there) < inst["municipality_code"].n_unique()
+    with workers.Helper() as helper:
+        parts = pipeline.link_prefecture(ref, pref, helper=helper)
+    assert (i["inst_code"], f["facility_id"], "override") in whole.links.select("inst_code", "facility_id", "method").rows()
+    assert parts.links.rows() == whole.links.rows() and whole.links.height > 50
+    assert parts.review.rows() == whole.review.rows() and whole.review.height > 0

@@ -80,3 +80,61 @@ def test_failed_build_discards_the_returns_written_beside_it(tmp_path, monkeypat
         pipeline.run(RAW, tmp_path)
     assert not list(tmp_path.glob(".returns-*")) and not (tmp_path / "returns").exists()
     assert not (tmp_path / "annex.duckdb").exists()
+
+
+def test_helper_runs_jobs_in_another_process_and_stops_when_done(monkeypatch):
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+    with workers.Helper() as helper:
+        assert helper.parallel
+        pid = helper.submit(os.getpid).result(timeout=60)
+        assert pid != os.getpid()
+        jobs = [helper.submit(codes.muni_check_digit, c) for c in ("03201", "39201", "13101")]
+        assert [j.result(timeout=60) for j in jobs] == [codes.muni_check_digit(c) for c in ("03201", "39201", "13101")]
+        assert isinstance(helper.submit(int, "x").exception(timeout=60), ValueError)
+    # every job had answered: the idle worker was stopped (and reaped), not left to run on
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_helper_without_a_second_core_runs_each_job_here(monkeypatch):
+    monkeypatch.setenv("ANNEX_WORKERS", "1")
+    with workers.Helper() as helper:
+        assert not helper.parallel
+        assert helper.submit(os.getpid).result() == os.getpid()
+        assert isinstance(helper.submit(int, "x").exception(), ValueError)
+
+
+def _tables(db):
+    import duckdb
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                           "WHERE table_schema = 'main' AND table_name <> 'runs' ORDER BY 1").fetchall()]
+        return {n: con.execute(f'SELECT * FROM "{n}"').fetchall() for n in names}
+    finally:
+        con.close()
+
+
+def test_run_with_a_helper_gives_the_same_tables_and_workbooks(tmp_path, monkeypatch):
+    """A run of a few prefectures with a helper process (reference files parsed beside the 名簿, reports checked
+    and part of the municipalities linked beside the rest, return workbooks beside the database build): every
+    table and workbook as the run without it."""
+    from annex import pipeline
+    from conftest import RAW
+    monkeypatch.setenv("ANNEX_WORKERS", "1")
+    pipeline.run(RAW, tmp_path / "serial")
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+    monkeypatch.setattr(pipeline, "HELPER_BYTES", 0)          # the sample is small: helped anyway
+    monkeypatch.setattr(pipeline, "SPLIT_FROM_RECORDS", 0)
+    submitted, splits = [], []
+    submit, split = workers.Helper.submit, pipeline.split_blocks
+    monkeypatch.setattr(workers.Helper, "submit", lambda self, f, *a: submitted.append(f.__name__) or submit(self, f, *a))
+    monkeypatch.setattr(pipeline, "split_blocks", lambda *a: splits.append(split(*a)) or splits[-1])
+    pipeline.run(RAW, tmp_path / "helped")
+    assert {"_parse_into_cache", "reports_of", "link_frames", "prepare"} <= set(submitted)
+    assert len(splits) == 2 and all(splits)                    # both prefectures linked in two parts
+    serial, helped = _tables(tmp_path / "serial" / "annex.duckdb"), _tables(tmp_path / "helped" / "annex.duckdb")
+    assert serial.keys() == helped.keys() and len(serial) > 20
+    for name in serial:
+        assert helped[name] == serial[name], name
+    assert _outputs(tmp_path / "helped") == _outputs(tmp_path / "serial")
