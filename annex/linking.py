@@ -193,54 +193,47 @@ def link(institutions: list[Side], facilities: list[Side],
             keep = [(insts[a].key, facs[b].key) not in banned for a, b in zip(ia.tolist(), ib.tolist())]
             ia, ib = ia[keep], ib[keep]
             sc, ns, as_ = ([v for v, k in zip(col, keep) if k] for col in (sc, ns, as_))
-        pairs = {(insts[a].key, facs[b].key): v for a, b, *v in zip(ia.tolist(), ib.tolist(), sc, ns, as_)}
+        score, name, addr = (np.array(v, dtype=np.float64) for v in (sc, ns, as_))
         # pass 1: mutual best with a clear margin
         accepted = mutual_best(insts, facs, ia, ib, sc, ns, as_)
-        for (ik, fk), (sc, ns, as_) in accepted:
-            method = "name_address" if ns >= 0.9 and as_ >= 0.85 else "name" if ns >= 0.9 else "address_name"
-            links.append(_link_row(inst_by[ik], fac_by[fk], method, sc, ns, as_, _why(ns, as_)))
+        for (ik, fk), (s_, n_, a_) in accepted:
+            method = "name_address" if n_ >= 0.9 and a_ >= 0.85 else "name" if n_ >= 0.9 else "address_name"
+            links.append(_link_row(inst_by[ik], fac_by[fk], method, s_, n_, a_, _why(n_, a_)))
             taken_i.add(ik)
             taken_f.add(fk)
         # pass 2: the same distinctive name, once on each side of the municipality: the address moved or is
         # written too differently to compare (岩手医科大学附属内丸メディカルセンター)
-        for ik, fk, sc, ns, as_ in _unique_exact_names(insts, facs, pairs, taken_i, taken_f):
-            links.append(_link_row(inst_by[ik], fac_by[fk], "name", sc, ns, as_,
-                                   f"名称一致（市区町村内で唯一）・所在地不一致（類似度{as_:.2f}）"))
-            taken_i.add(ik)
-            taken_f.add(fk)
+        for a, b, k in _unique_exact_names(insts, facs, ia, ib, name, addr, taken_i, taken_f):
+            links.append(_link_row(insts[a], facs[b], "name", sc[k], ns[k], as_[k],
+                                   f"名称一致（市区町村内で唯一）・所在地不一致（類似度{as_[k]:.2f}）"))
+            taken_i.add(insts[a].key)
+            taken_f.add(facs[b].key)
         # pass 3: same street address, unique on both sides among what is left (a renamed institution)
-        left = {k: v for k, v in pairs.items() if k[0] not in taken_i and k[1] not in taken_f}
-        same_addr = {k: v for k, v in left.items() if v[2] == 1.0}
-        per_i, per_f = {}, {}
-        for (ik, fk) in same_addr:
-            per_i[ik] = per_i.get(ik, 0) + 1
-            per_f[fk] = per_f.get(fk, 0) + 1
+        open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
+        same_addr = np.nonzero(open_i[ia] & open_f[ib] & (addr == 1.0))[0].tolist()
+        per_i, per_f = Counter(ia[same_addr].tolist()), Counter(ib[same_addr].tolist())
         open_addr_i = Counter(s.address_key for s in insts if s.key not in taken_i)
         open_addr_f = Counter(s.address_key for s in facs if s.key not in taken_f)
-        for (ik, fk), (sc, ns, as_) in same_addr.items():
-            addr = inst_by[ik].address_key
-            if per_i[ik] == 1 and per_f[fk] == 1 and any(c.isdigit() for c in addr) and \
-                    open_addr_i[addr] == 1 and open_addr_f[addr] == 1:
-                links.append(_link_row(inst_by[ik], fac_by[fk], "address", sc, ns, as_,
-                                       f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{ns:.2f}）"))
-                taken_i.add(ik)
-                taken_f.add(fk)
-        # what is still open and close enough goes to review
-        scores_i: dict[str, list[float]] = {}
-        scores_f: dict[str, list[float]] = {}
-        for (a, b), v in pairs.items():
-            scores_i.setdefault(a, []).append(v[0])
-            scores_f.setdefault(b, []).append(v[0])
-        for (ik, fk), (sc, ns, as_) in pairs.items():
-            if ik in taken_i or fk in taken_f or (sc < REVIEW and as_ < 1.0 and ns < 0.9):
-                continue
-            # pairs sharing this institution or this facility with a score within the margin (self counted twice)
-            competing = sum(1 for v in scores_i[ik] if v >= sc - MARGIN) + \
-                sum(1 for v in scores_f[fk] if v >= sc - MARGIN) - 2
-            reason = (f"候補が近接（差{MARGIN}未満の候補{competing}件）" if competing > 0 else "一致度が基準未満") \
-                + f"／{_why(ns, as_)}"
-            review.append({"inst_code": ik, "facility_id": fk, "score": sc, "name_score": ns,
-                           "address_score": as_, "reason": reason})
+        for k in same_addr:
+            a, b = int(ia[k]), int(ib[k])
+            street = insts[a].address_key
+            if per_i[a] == 1 and per_f[b] == 1 and any(c.isdigit() for c in street) and \
+                    open_addr_i[street] == 1 and open_addr_f[street] == 1:
+                links.append(_link_row(insts[a], facs[b], "address", sc[k], ns[k], as_[k],
+                                       f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{ns[k]:.2f}）"))
+                taken_i.add(insts[a].key)
+                taken_f.add(facs[b].key)
+        # what is still open and close enough goes to review, with the number of pairs sharing its institution
+        # or its facility with a score within the margin (itself not counted)
+        open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
+        listed = open_i[ia] & open_f[ib] & ~((score < REVIEW) & (addr < 1.0) & (name < 0.9))
+        within = score - MARGIN
+        competing = _count_at_least(ia, score, within) + _count_at_least(ib, score, within) - 2
+        for k in np.nonzero(listed)[0].tolist():
+            reason = (f"候補が近接（差{MARGIN}未満の候補{competing[k]}件）" if competing[k] > 0 else "一致度が基準未満") \
+                + f"／{_why(ns[k], as_[k])}"
+            review.append({"inst_code": insts[ia[k]].key, "facility_id": facs[ib[k]].key, "score": sc[k],
+                           "name_score": ns[k], "address_score": as_[k], "reason": reason})
     return (pl.DataFrame(links, schema=LINK_COLUMNS).sort("inst_code"),
             pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(**REVIEW_ORDER))
 
@@ -349,16 +342,27 @@ def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndar
                    np.array([bool(x) for x in ua]) & nums_eq & head_eq],
                   [0.0, 1.0, 0.85, 0.95, 0.8, 0.9], 0.8 * (_cpdist(aa, ab, _ratio) / 100.0))
     total = W_NAME * np.array(ns) + W_ADDR * np.array(as_)
-    return [round(v, 3) for v in total.tolist()], ns, as_
+    return _round3(total), ns, as_
 
 
 def _select(conditions: list[np.ndarray], values: list[float], otherwise: np.ndarray) -> list[float]:
-    """The first condition that holds gives its value; otherwise round(otherwise, 3) — Python's round, as the
-    pair-by-pair functions round (numpy's rounding can differ in the last place)."""
+    """The first condition that holds gives its value; otherwise round(otherwise, 3), as Python rounds."""
     chosen = np.select(conditions, values, default=np.nan)
     out = chosen.tolist()
-    for k in np.nonzero(np.isnan(chosen))[0].tolist():
-        out[k] = round(float(otherwise[k]), 3)
+    rest = np.nonzero(np.isnan(chosen))[0]
+    for k, v in zip(rest.tolist(), _round3(otherwise[rest])):
+        out[k] = v
+    return out
+
+
+def _round3(values: np.ndarray) -> list[float]:
+    """[round(v, 3) for v in values] — Python's round, as the pair-by-pair functions round — column-wise:
+    rint(v·1000)/1000 is the same float unless v·1000 lies within a hair of a half (where the product's own
+    rounding could tip it); those few are rounded by Python."""
+    scaled = values * 1000.0
+    out = (np.rint(scaled) / 1000.0).tolist()
+    for k in np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)[0].tolist():
+        out[k] = round(float(values[k]), 3)
     return out
 
 
@@ -383,32 +387,50 @@ def _equal(a: list[str], b: list[str]) -> np.ndarray:
     return (ia[:, None] == ib[None, :]).astype(np.float64)
 
 
-def _unique_exact_names(insts, facs, pairs, taken_i, taken_f):
-    count_i, count_f = {}, {}
-    for s in insts:
-        if s.key not in taken_i:
-            count_i[s.name_key] = count_i.get(s.name_key, 0) + 1
-    for s in facs:
-        if s.key not in taken_f:
-            count_f[s.name_key] = count_f.get(s.name_key, 0) + 1
-    by_name_f = {s.name_key: s for s in facs if s.key not in taken_f}
+def _open(sides: list[Side], taken: set[str]) -> np.ndarray:
+    return np.array([s.key not in taken for s in sides], dtype=bool)
+
+
+def _count_at_least(group: np.ndarray, score: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """For each pair k: how many pairs of its group (group[k]: its institution, or its facility) score at least
+    threshold[k] — itself included when threshold[k] <= score[k]. Exact: the floats are compared only through
+    their ranks among all scores and thresholds, and (group, rank) is one integer."""
+    if len(score) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, rank = np.unique(np.concatenate([score, threshold]), return_inverse=True)
+    span = len(rank) + 1
+    keys = np.sort(group.astype(np.int64) * span + rank[:len(score)])
+    ends = np.searchsorted(keys, group.astype(np.int64) * span + span, side="left")
+    starts = np.searchsorted(keys, group.astype(np.int64) * span + rank[len(score):], side="left")
+    return ends - starts
+
+
+def _unique_exact_names(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray, name: np.ndarray,
+                        addr: np.ndarray, taken_i: set[str], taken_f: set[str]):
+    """(institution index, facility index, pair index) of the open pairs whose (distinctive) name key occurs
+    once among the open institutions and once among the open facilities of the block."""
+    count_i, count_f = Counter(s.name_key for s in insts if s.key not in taken_i), \
+        Counter(s.name_key for s in facs if s.key not in taken_f)
+    by_name_f = {s.name_key: b for b, s in enumerate(facs) if s.key not in taken_f}
+    open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
     # an open pair at exactly the same street address is stronger evidence than the name: the facility may
     # be another institution renamed (内田医院 → 赤宿診療所 at 赤宿5-26-7, while a different 赤宿診療所 sits at 1-10-8)
-    addr_of_i: dict[str, set[str]] = {}
-    addr_of_f: dict[str, set[str]] = {}
-    for (ik, fk), v in pairs.items():
-        if v[2] == 1.0 and ik not in taken_i and fk not in taken_f:
-            addr_of_i.setdefault(ik, set()).add(fk)
-            addr_of_f.setdefault(fk, set()).add(ik)
-    for i in insts:
+    addr_of_i: dict[int, set[int]] = {}
+    addr_of_f: dict[int, set[int]] = {}
+    for a, b in zip(*(side[open_i[ia] & open_f[ib] & (addr == 1.0)].tolist() for side in (ia, ib))):
+        addr_of_i.setdefault(a, set()).add(b)
+        addr_of_f.setdefault(b, set()).add(a)
+    # equal name keys score 1.0: the pairs to look the name-unique ones up in
+    exact = {(a, b): k for k, a, b in zip(*(v.tolist() for v in (np.nonzero(name == 1.0)[0],
+                                                               ia[name == 1.0], ib[name == 1.0])))}
+    for a, i in enumerate(insts):
         if i.key in taken_i or len(i.name_key) < 4 or count_i.get(i.name_key) != 1 or count_f.get(i.name_key) != 1:
             continue
-        f = by_name_f[i.name_key]
-        if addr_of_f.get(f.key, set()) - {i.key} or addr_of_i.get(i.key, set()) - {f.key}:
+        b = by_name_f[i.name_key]
+        if addr_of_f.get(b, set()) - {a} or addr_of_i.get(a, set()) - {b}:
             continue
-        if (i.key, f.key) in pairs:
-            sc, ns, as_ = pairs[(i.key, f.key)]
-            yield i.key, f.key, sc, ns, as_
+        if (a, b) in exact:
+            yield a, b, exact[(a, b)]
 
 
 def mutual_best(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray, sc: list[float],

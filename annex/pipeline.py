@@ -361,18 +361,26 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
     others' published ones are kept (the national summary is always rewritten)."""
     books: list[tuple[Path, Path]] = []
     staged_returns = None
-    # the annex workbooks (from the database) in a worker while the return workbooks (from the reports) are
-    # written here — unless they were started beside the database build (returns_job: write_outputs)
-    annex_job = workers.start(write_workbooks, tmp, out, prefs or [], as_of or dt.date.today(), rewrite,
-                              parallel=returns_job is None and len(rewrite or prefs or []) >= PARALLEL_FROM)
+    as_of = as_of or dt.date.today()
+    targets = [p.code for p in prefs or [] if rewrite is None or p.code in rewrite]
+    many = len(targets) >= PARALLEL_FROM
+    # many annex workbooks (from the database): every other prefecture's, and the national summary, in a
+    # worker, the rest here after the return workbooks (from the reports) — unless those were started beside
+    # the database build (returns_job: write_outputs), which leaves this process free to start on its share
+    there = set(targets[1::2]) if many else set(targets)
+    annex_job = workers.start(write_workbooks, tmp, out, prefs or [], as_of, there, True, parallel=many)
     try:
         if returns_job is not None:
-            staged_returns = returns_job.result()[0]
+            staged_returns = returns_job.result()[0] if not many else None
         elif ref is not None and (reports or rewrite is not None):
             staged_returns, _ = returns.prepare(out, reports or [], ref.index, {p.code: p.name for p in prefs or []})
+        if many:
+            books = write_workbooks(tmp, out, prefs or [], as_of, set(targets) - there, False)
+        if returns_job is not None and staged_returns is None:
+            staged_returns = returns_job.result()[0]
         if staged_returns is not None and rewrite is not None:
             returns.carry_over(staged_returns, out, rewrite)
-        books = annex_job.result()
+        books = books + annex_job.result()
         db = warehouse.publish(tmp, out)
         if staged_returns is not None:
             returns.publish(staged_returns, out)
@@ -386,8 +394,8 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
                 stale.unlink()
         return db
     finally:
-        if not books and annex_job.exception() is None:   # something else failed: its workbooks go too
-            books = annex_job.result()
+        if annex_job.exception() is None and not set(annex_job.result()) <= set(books):
+            books = books + annex_job.result()   # something else failed: its workbooks go too
         if staged_returns is None and returns_job is not None and returns_job.exception() is None:
             staged_returns = returns_job.result()[0]
         warehouse.discard(tmp)
@@ -398,10 +406,11 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
 
 
 def write_workbooks(db: Path, out: Path, prefs: list[Prefecture], as_of: dt.date,
-                    only: set[str] | None = None) -> list[tuple[Path, Path]]:
+                    only: set[str] | None = None, national: bool = True) -> list[tuple[Path, Path]]:
     """Each prefecture's annex workbook (only those in `only` when given) and the national summary when
-    several run together, written from the new database under temporary names: (temporary, final) pairs for
-    the caller to swap in."""
+    several run together (and national), written from the new database under temporary names: (temporary,
+    final) pairs for the caller to swap in. Two processes may write from the same database at once (each
+    opens it read-only)."""
     pairs: list[tuple[Path, Path]] = []
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -411,7 +420,7 @@ def write_workbooks(db: Path, out: Path, prefs: list[Prefecture], as_of: dt.date
             part = out / f".{final.name}.{uuid.uuid4().hex}.tmp"
             pairs.append((part, final))
             annex_workbook.write_annex(con, part, p.code, p.name, as_of)
-        if len(prefs) > 1:
+        if len(prefs) > 1 and national:
             final = out / annex_workbook.NATIONAL_FILE_NAME
             part = out / f".{final.name}.{uuid.uuid4().hex}.tmp"
             pairs.append((part, final))
