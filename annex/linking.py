@@ -103,17 +103,21 @@ def _why(ns: float, as_: float) -> str:
 def make_sides(df: pl.DataFrame, key: str, kind_col: str | None, index) -> list[Side]:
     """Build comparable records. index is a MunicipalityIndex used to cut the address down to the street."""
     out = []
-    for r in df.iter_rows(named=True):
-        muni = r.get("municipality_code")
-        street = r.get("address") or ""
+    n = df.height
+
+    def col(name: str | None) -> list:
+        return df[name].to_list() if name and name in df.columns else [None] * n
+    for k, name, pref, muni, address, kind, tensuhyo in zip(
+            col(key), col("name"), col("pref_code"), col("municipality_code"), col("address"), col(kind_col),
+            col("tensuhyo")):
+        street = address or ""
         if muni:
-            _, street = index.resolve(r["pref_code"], street)
-        kind = r.get(kind_col) if kind_col else None
-        if kind != "dental" and r.get("tensuhyo") == "3":
+            _, street = index.resolve(pref, street)
+        if kind != "dental" and tensuhyo == "3":
             kind = "dental"  # a 歯科 code (点数表 3)
-        kind = kind if kind in ("hospital", "clinic", "dental") else text.kind_hint(r["name"])
-        out.append(Side(r[key], r["name"], text.name_key(r["name"]), text.full_name_key(r["name"]),
-                        text.address_key(street), kind, muni or f"pref:{r['pref_code']}", r["pref_code"]))
+        kind = kind if kind in ("hospital", "clinic", "dental") else text.kind_hint(name)
+        out.append(Side(k, name, text.name_key(name), text.full_name_key(name), text.address_key(street), kind,
+                        muni or f"pref:{pref}", pref))
     return out
 
 

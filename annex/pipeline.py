@@ -142,7 +142,7 @@ def link_frames(inst: pl.DataFrame, fac: pl.DataFrame, chosen: pl.DataFrame | No
             "review_older": review2.filter(~pl.col("facility_id").is_in(review["facility_id"].implode()))}
 
 
-HELPER_SHARE = 0.4         # of a prefecture's linking, done in the helper (which also checks its reports)
+HELPER_SHARE = 0.3         # of a prefecture's linking, done in the helper (which checks its reports first)
 SPLIT_FROM_RECORDS = 4000  # institutions + facilities: below this a prefecture is linked in one piece
 
 
