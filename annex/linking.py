@@ -425,8 +425,8 @@ def _unique_exact_names(insts: list[Side], facs: list[Side], ia: np.ndarray, ib:
         addr_of_i.setdefault(a, set()).add(b)
         addr_of_f.setdefault(b, set()).add(a)
     # equal name keys score 1.0: the pairs to look the name-unique ones up in
-    exact = {(a, b): k for k, a, b in zip(*(v.tolist() for v in (np.nonzero(name == 1.0)[0],
-                                                               ia[name == 1.0], ib[name == 1.0])))}
+    same_name = np.nonzero(name == 1.0)[0]
+    exact = {(a, b): k for k, a, b in zip(same_name.tolist(), ia[same_name].tolist(), ib[same_name].tolist())}
     for a, i in enumerate(insts):
         if i.key in taken_i or len(i.name_key) < 4 or count_i.get(i.name_key) != 1 or count_f.get(i.name_key) != 1:
             continue

@@ -194,7 +194,7 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
     # when at least 3 of them, and enough bytes to pay for starting the workers, are not in the parse cache
     # (one prefecture's files, ~6 MB for 東京都, parse in ~2 s here; spawned workers took 6 s)
     missing = [job for job in jobs if not is_cached(cache, job[1], job[0], params)]
-    results: list[ReadResult] = []
+    parsed_here: dict[Path, ReadResult] = {}
     if len(missing) >= 3 and sum(job[1].stat().st_size for job in missing) >= PARALLEL_BYTES \
             and cache is not None and workers.worker_count(len(missing)) > 1:
         # the workers parse into the cache and send back nothing: reading their Parquet here is cheaper than
@@ -204,12 +204,11 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
         # one prefecture's files (東京都: the 関東信越 名簿 5 MB; 3 facility files and the code list 1.5 MB)
         largest = max(missing, key=lambda job: job[1].stat().st_size)
         beside = [helper.submit(_parse_into_cache, *job) for job in missing if job is not largest]
-        parsed_here = {largest[1]: _read_source(*largest)}
+        parsed_here[largest[1]] = _read_source(*largest)
         for job in beside:
             job.result()
-        results = [parsed_here[job[1]] if job[1] in parsed_here else _read_source(*job) for job in jobs]
-    if not results:
-        results = [_read_source(*job) for job in jobs]   # from the cache, or parsed here
+    # from the cache, or parsed here
+    results = [parsed_here[job[1]] if job[1] in parsed_here else _read_source(*job) for job in jobs]
     ref.partial = only is not None
     by_kind = {"facility_file": ref.facility_files, "meibo": ref.meibo_files, "code_list": ref.code_lists}
     for (kind, *_), res in zip(jobs, results):
