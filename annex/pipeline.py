@@ -370,13 +370,11 @@ def export(out: Path, tmp: Path, ref: ReferenceData | None, reports: list[Prefec
     there = set(targets[1::2]) if many else set(targets)
     annex_job = workers.start(write_workbooks, tmp, out, prefs or [], as_of, there, True, parallel=many)
     try:
-        if returns_job is not None:
-            staged_returns = returns_job.result()[0] if not many else None
-        elif ref is not None and (reports or rewrite is not None):
+        if returns_job is None and ref is not None and (reports or rewrite is not None):
             staged_returns, _ = returns.prepare(out, reports or [], ref.index, {p.code: p.name for p in prefs or []})
         if many:
             books = write_workbooks(tmp, out, prefs or [], as_of, set(targets) - there, False)
-        if returns_job is not None and staged_returns is None:
+        if returns_job is not None:
             staged_returns = returns_job.result()[0]
         if staged_returns is not None and rewrite is not None:
             returns.carry_over(staged_returns, out, rewrite)
