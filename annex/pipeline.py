@@ -25,7 +25,7 @@ from annex.meibo import NOTIFICATION_COLUMNS
 from annex.reference import Prefecture, ReferenceData, configured_prefectures, institutions, read_reference, \
     reference_bytes
 from annex.report_checks import HUB_REPORT_COLUMNS, INSTITUTION_REPORT_COLUMNS, PrefectureReports, \
-    read_prefecture_reports
+    read_many_prefecture_reports
 from annex.status import institutions_with_status
 
 
@@ -194,12 +194,34 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
             reports = helper.submit(reports_of, ref.for_prefecture(p.code), p, inst_found[0])
             done.append((link_prefecture(ref, p, cache, helper, inst_found), reports))
         return [links for links, _ in done], [reports.result() for _, reports in done]
-    jobs = [(ref.for_prefecture(p.code) if len(prefs) >= PARALLEL_FROM else ref, p, cache) for p in prefs]
-    weights = [ref.of_prefecture("notifications", p.code).height for p in prefs]
+    weights = {p.code: ref.of_prefecture("notifications", p.code).height for p in prefs}
+    batches = batches_of(prefs, weights, workers.worker_count(len(prefs)))
+    jobs = [([ref.for_prefecture(p.code) if len(prefs) >= PARALLEL_FROM else ref for p in batch], batch, cache)
+            for batch in batches]
     if len(prefs) >= PARALLEL_FROM:
         ref.release_parts()   # the per-prefecture split is a second copy of 1.5 M 名簿 rows; the jobs have theirs
-    done = workers.map_jobs(_refresh_one, jobs, weights=weights, parallel_from=PARALLEL_FROM)
-    return [d[0] for d in done], [d[1] for d in done]
+    done = workers.map_jobs(_refresh_batch, jobs, weights=[sum(weights[p.code] for p in b) for b in batches],
+                            parallel_from=PARALLEL_FROM)
+    by_code = {p.code: result for batch, results in zip(batches, done) for p, result in zip(batch, results)}
+    return [by_code[p.code][0] for p in prefs], [by_code[p.code][1] for p in prefs]
+
+
+def batches_of(prefs: list[Prefecture], weights: dict[str, float], workers_: int) -> list[list[Prefecture]]:
+    """prefs in batches for workers_ processes, heaviest first, each batch about half a worker's share of what is
+    left (guided scheduling): few batches, so that a batch's reports are validated in one pandera call per kind
+    (read_many_prefecture_reports), and small ones at the end, so that no worker is left alone with a big one."""
+    todo = sorted(prefs, key=lambda p: -weights[p.code])
+    batches: list[list[Prefecture]] = []
+    left = sum(weights[p.code] for p in todo)
+    while todo:
+        target, batch, got = left / (2 * max(1, workers_)), [], 0.0
+        while todo and (not batch or got + weights[todo[0].code] <= target):
+            p = todo.pop(0)
+            batch.append(p)
+            got += weights[p.code]
+        batches.append(batch)
+        left -= got
+    return batches
 
 
 PARALLEL_FROM = 4   # prefectures: with fewer, starting worker processes (~1 s each) costs more than it saves
@@ -208,9 +230,10 @@ PARALLEL_FROM = 4   # prefectures: with fewer, starting worker processes (~1 s e
 HELPER_BYTES = 3 * 2**20
 
 
-def _refresh_one(ref: ReferenceData, pref: Prefecture, cache: Path | None) -> tuple[PrefectureLinks, PrefectureReports]:
-    links = link_prefecture(ref, pref, cache)
-    return links, read_reports(ref, pref, links)
+def _refresh_batch(refs: list[ReferenceData], prefs: list[Prefecture], cache: Path | None
+                   ) -> list[tuple[PrefectureLinks, PrefectureReports]]:
+    links = [link_prefecture(ref, pref, cache) for ref, pref in zip(refs, prefs)]
+    return list(zip(links, reports_of_many(refs, prefs, [pl_.institutions for pl_ in links])))
 
 
 def read_reports(ref: ReferenceData, pref: Prefecture, links: PrefectureLinks) -> PrefectureReports:
@@ -221,9 +244,18 @@ def read_reports(ref: ReferenceData, pref: Prefecture, links: PrefectureLinks) -
 def reports_of(ref: ReferenceData, pref: Prefecture, inst: pl.DataFrame) -> PrefectureReports:
     """read_reports from the prefecture's institutions (pref_institutions), without its links: module level,
     it runs in the helper while the prefecture links."""
-    areas_result, areas = read_areas(pref.dir / AREAS_FILE, pref.code, ref.index)
-    status = institutions_with_status(inst, pref_notifications(ref, pref.code))
-    return read_prefecture_reports(pref.dir, pref.code, ref.index, areas_result, areas, status)
+    return reports_of_many([ref], [pref], [inst])[0]
+
+
+def reports_of_many(refs: list[ReferenceData], prefs: list[Prefecture], insts: list[pl.DataFrame]
+                    ) -> list[PrefectureReports]:
+    """reports_of of each prefecture, their reports validated together (read_many_prefecture_reports)."""
+    todo = []
+    for ref, pref, inst in zip(refs, prefs, insts):
+        areas_result, areas = read_areas(pref.dir / AREAS_FILE, pref.code, ref.index)
+        todo.append((pref.dir, pref.code, areas_result, areas,
+                     institutions_with_status(inst, pref_notifications(ref, pref.code))))
+    return read_many_prefecture_reports(todo, refs[0].index) if todo else []
 
 
 def _sha256(path: str) -> str | None:

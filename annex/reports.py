@@ -21,7 +21,7 @@ from python_calamine import SheetVisibleEnum
 
 from annex import codes, text, workbooks
 from annex.csvio import EncodingError, decode_detail
-from annex.findings import ReadResult, failed_file, finding, validate
+from annex.findings import ReadResult, failed_file, finding, validate_each
 from annex.report_layout import (INVISIBLE, ISHIKAI, PERSONAL_FIELDS, SENDER_LABELS, SHICHOSON, TEMPLATE_SHEETS,
                                  Column, ReportKind, clean, header_key)
 from schemas.reported_hubs import ReportedHub
@@ -347,21 +347,13 @@ def _garbled(grids: list[Grid]) -> bool:
 
 
 def validate_reports(reps: list[ReportFile], kind: ReportKind) -> None:
-    """pandera, lazily, over the rows of all these files at once; each file keeps its passing rows and gets
-    its own findings (row numbers as the sender sees them)."""
-    frames = [r.result.accepted for r in reps if r.result.status == "read" and r.result.accepted.height]
-    if not frames:
-        return
-    ok, found = validate(pl.concat(frames), MODELS[kind.kind], "", file_col="source_file")
-    by_file: dict[str, list[dict]] = {}
-    for f in found:
-        by_file.setdefault(f["source_file"], []).append(f)
-    parts = {k[0]: v for k, v in ok.partition_by("source_file", as_dict=True).items()} if ok.height else {}
-    for r in reps:
-        if r.result.status != "read":
-            continue
-        r.result.findings.extend(by_file.get(r.path, []))
-        r.result.accepted = parts.get(r.path, ok.head(0))
+    """pandera, lazily, over the rows of all these files at once (of one prefecture or of many); each file keeps
+    its passing rows and gets its own findings (row numbers as the sender sees them)."""
+    reps = [r for r in reps if r.result.status == "read" and r.result.accepted.height]
+    done = validate_each([r.result.accepted for r in reps], MODELS[kind.kind], [r.path for r in reps])
+    for r, (ok, found) in zip(reps, done):
+        r.result.findings.extend(found)
+        r.result.accepted = ok
 
 
 def _looks_like_table(grid: Grid) -> bool:

@@ -277,3 +277,51 @@ def test_status_in_python_equals_sql(sample_run):
     from annex.status import shien_status
     py = shien_status(notes).filter(pl.col("shien_symbol").is_not_null()).select("inst_code", "shien_symbol")
     assert py.sort("inst_code").equals(sql)
+
+
+def test_validate_each_is_validating_each_frame_alone():
+    """Many files' rows in one pandera call give each file what validating it alone gives."""
+    from annex.findings import validate, validate_each
+    from schemas.reported_institutions import ReportedInstitution
+    schema = {"source_row": pl.Int64, "name": pl.String, "inst_code": pl.String, "reported_type": pl.String,
+              "torikumi_1": pl.String, "source_sheet": pl.String}
+    rest = ["municipality", *(f"torikumi_{n}" for n in range(2, 7)), "torikumi_list", "report"]
+
+    def frame(*rows):
+        return pl.DataFrame([dict(zip(schema, r)) for r in rows], schema=schema).with_columns(
+            pl.lit(None, pl.String).alias(c) for c in rest)
+    clean = frame((5, "遠山病院", TOYAMA[0], "支援病2", "○", "報告"), (6, "いするぎ医院", None, "支援診3", None, "報告"))
+    dirty = frame((5, "川久保病院", "0310113997", "支援病1", "○", "報告"),   # check digit wrong (…998 is right)
+                  (6, "", None, "支援診3", "○", "報告"),                     # name missing
+                  (7, "盛岡つなぎ温泉病院", None, "支援病9", "たぶん", "報告"),  # unknown type, not ○/blank
+                  (8, TSUNAGI, None, "支援病3", None, "報告"))               # fine
+    all_bad = frame((9, None, None, "?", None, "報告"))                      # name missing, unknown type
+    no_column = frame((3, "遠山病院", None, "支援病2", None, "報告")).drop("report")   # a column missing: all rows
+    frames, files = [clean, dirty, all_bad, no_column], ["a.xlsx", "b.xlsx", "c.csv", "d.xlsx"]
+    together = validate_each(frames, ReportedInstitution, files)
+    for (ok, found), df, file in zip(together, frames, files):
+        alone_ok, alone_found = validate(df, ReportedInstitution, file)
+        assert ok.equals(alone_ok) and ok.columns == df.columns
+        assert sorted(map(repr, found)) == sorted(map(repr, alone_found))
+    assert [ok.height for ok, _ in together] == [2, 1, 0, 0]
+    assert {(f["row"], f["rule"]) for f in together[1][1]} == {
+        (5, "inst_code_check_digit"), (6, "name_required"), (7, "reported_type_vocabulary"), (7, "yes_or_blank")}
+    assert {f["source_file"] for _, found in together for f in found} == {"b.xlsx", "c.csv", "d.xlsx"}
+
+
+def test_reports_of_many_prefectures_is_each_read_alone():
+    """The national path validates several prefectures' reports together: each gets what it gets alone."""
+    prefs = pipeline.select_prefectures(RAW, None)
+    assert len(prefs) >= 2
+    ref = pipeline.load_reference(RAW, prefs)
+    insts = [pipeline.pref_institutions(ref, p)[0] for p in prefs]
+    together = pipeline.reports_of_many([ref] * len(prefs), prefs, insts)
+    for pref, inst, many in zip(prefs, insts, together):
+        alone = pipeline.reports_of(ref, pref, inst)
+        assert many.pref_code == alone.pref_code == pref.code
+        assert many.institution_reports.equals(alone.institution_reports)
+        assert many.hub_reports.equals(alone.hub_reports)
+        assert [r.accounting() for r in many.results] == [r.accounting() for r in alone.results]
+        assert [r.result.findings for r in many.files] == [r.result.findings for r in alone.files]
+        assert [r.result.accepted.height for r in many.files] == [r.result.accepted.height for r in alone.files]
+    assert sum(len(r.result.findings) for pr in together for r in pr.files) > 5   # the sample's messy reports

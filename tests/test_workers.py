@@ -138,3 +138,22 @@ def test_run_with_a_helper_gives_the_same_tables_and_workbooks(tmp_path, monkeyp
     for name in serial:
         assert helped[name] == serial[name], name
     assert _outputs(tmp_path / "helped") == _outputs(tmp_path / "serial")
+
+
+def test_batches_heaviest_first_small_at_the_end():
+    """National linking goes to the workers in batches (fewer pandera calls): every prefecture once, the big
+    ones in the first batches, the last batches single small prefectures so that no worker finishes alone."""
+    from pathlib import Path
+    from annex import pipeline
+    from annex.reference import Prefecture
+    # shaped like the country: a few big prefectures, many small ones
+    weights = {f"{i:02d}": w for i, w in enumerate([140, 95, 90, 80, 60, 50, *[20] * 25, *[10] * 10], 1)}
+    prefs = [Prefecture(code, code, Path(code)) for code in weights]
+    batches = pipeline.batches_of(prefs, weights, 2)
+    assert sorted(p.code for b in batches for p in b) == sorted(weights)
+    sizes = [sum(weights[p.code] for p in b) for b in batches]
+    assert len(batches) <= len(prefs) / 2 and len(batches[-1]) == 1 and sizes[-1] == 10
+    assert sizes[0] == max(sizes) <= sum(sizes) / 4                  # a worker's half share at most
+    flat = [weights[p.code] for b in batches for p in b]
+    assert flat == sorted(flat, reverse=True)
+    assert pipeline.batches_of(prefs, weights, 1)[0][0].code == "01" and pipeline.batches_of([], {}, 2) == []
