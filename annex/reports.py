@@ -15,6 +15,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 from python_calamine import SheetVisibleEnum
@@ -157,34 +158,36 @@ def _fill_merged(sheet, rows: list[list]) -> None:
 
 
 # --- header --------------------------------------------------------------------------------------
-_ALIASES: dict[int, tuple[ReportKind, dict[str, str]]] = {}
+_ALIASES: dict[int, tuple[ReportKind, dict[str, str], dict[str, str | None]]] = {}
+_BRACKETED = re.compile(r"[(（][^)）]*[)）]")
 
 
-def _alias_map(kind: ReportKind) -> dict[str, str]:
-    """Header key -> field, built once per kind (asked for every sheet of every report)."""
+def _fields_of(kind: ReportKind) -> Callable[[str], str | None]:
+    """Cell text -> field of kind (None: not a label of it). The alias map is built once per kind, and each
+    cell's answer kept: the first rows of ~1,900 reports nationally are looked at as header candidates, and
+    their cells (labels, ○, municipality names) repeat."""
     hit = _ALIASES.get(id(kind))
-    if hit is not None and hit[0] is kind:
-        return hit[1]
-    out: dict[str, str] = {}
-    for col in kind.columns:
-        for label in (col.label, *col.aliases):
-            out.setdefault(header_key(label), col.field)
-    _ALIASES[id(kind)] = (kind, out)
-    return out
+    if hit is None or hit[0] is not kind:
+        aliases: dict[str, str] = {}
+        for col in kind.columns:
+            for label in (col.label, *col.aliases):
+                aliases.setdefault(header_key(label), col.field)
+        hit = _ALIASES[id(kind)] = (kind, aliases, {})
+    _, aliases, seen = hit
 
-
-def _field_of(label: str, aliases: dict[str, str]) -> str | None:
-    k = header_key(label)
-    if not k:
-        return None
-    if k in aliases:
-        return aliases[k]
-    bare = re.sub(r"[(（][^)）]*[)）]", "", k)  # 医療機関名（正式名称） -> 医療機関名
-    return aliases.get(bare)
+    def field_of(label: str) -> str | None:
+        if label not in seen:
+            if len(seen) > 1 << 16:
+                seen.clear()
+            k = header_key(label)
+            # 医療機関名（正式名称） -> 医療機関名
+            seen[label] = None if not k else aliases[k] if k in aliases else aliases.get(_BRACKETED.sub("", k))
+        return seen[label]
+    return field_of
 
 
 def match_header(grid: Grid, kind: ReportKind) -> HeaderMatch | None:
-    aliases = _alias_map(kind)
+    field_of = _fields_of(kind)
     by_field = {c.field: c for c in kind.columns}
     best: tuple[int, HeaderMatch] | None = None
     template_labels = {clean(c.label) for c in kind.template_columns()}
@@ -200,7 +203,7 @@ def match_header(grid: Grid, kind: ReportKind) -> HeaderMatch | None:
             cols: dict[int, str] = {}
             unknown = []
             for c, label in labels.items():
-                f = _field_of(label, aliases)
+                f = field_of(label)
                 if f is None:
                     unknown.append((c, label))
                 elif f not in cols.values():
