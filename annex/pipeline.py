@@ -206,15 +206,15 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
     return [by_code[p.code][0] for p in prefs], [by_code[p.code][1] for p in prefs]
 
 
-def batches_of(prefs: list[Prefecture], weights: dict[str, float], workers_: int) -> list[list[Prefecture]]:
-    """prefs in batches for workers_ processes, heaviest first, each batch about half a worker's share of what is
+def batches_of(prefs: list[Prefecture], weights: dict[str, float], processes: int) -> list[list[Prefecture]]:
+    """prefs in batches for that many worker processes, heaviest first, each batch about half a worker's share of what is
     left (guided scheduling): few batches, so that a batch's reports are validated in one pandera call per kind
     (read_many_prefecture_reports), and small ones at the end, so that no worker is left alone with a big one."""
     todo = sorted(prefs, key=lambda p: -weights[p.code])
     batches: list[list[Prefecture]] = []
     left = sum(weights[p.code] for p in todo)
     while todo:
-        target, batch, got = left / (2 * max(1, workers_)), [], 0.0
+        target, batch, got = left / (2 * max(1, processes)), [], 0.0
         while todo and (not batch or got + weights[todo[0].code] <= target):
             p = todo.pop(0)
             batch.append(p)
@@ -233,7 +233,7 @@ HELPER_BYTES = 3 * 2**20
 def _refresh_batch(refs: list[ReferenceData], prefs: list[Prefecture], cache: Path | None
                    ) -> list[tuple[PrefectureLinks, PrefectureReports]]:
     links = [link_prefecture(ref, pref, cache) for ref, pref in zip(refs, prefs)]
-    return list(zip(links, reports_of_many(refs, prefs, [pl_.institutions for pl_ in links])))
+    return list(zip(links, reports_of_many(refs, prefs, [found.institutions for found in links])))
 
 
 def read_reports(ref: ReferenceData, pref: Prefecture, links: PrefectureLinks) -> PrefectureReports:
