@@ -190,8 +190,7 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
     if len(prefs) < PARALLEL_FROM and helper is not None and helper.parallel:
         done = []
         for p in prefs:
-            inst_found = pref_institutions(ref, p)
-            reports = helper.submit(reports_of, ref.for_prefecture(p.code), p, inst_found[0])
+            inst_found, reports = reports_beside(ref, p, helper)
             done.append((link_prefecture(ref, p, cache, helper, inst_found), reports))
         return [links for links, _ in done], [reports.result() for _, reports in done]
     weights = {p.code: ref.of_prefecture("notifications", p.code).height for p in prefs}
@@ -204,6 +203,14 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
                             parallel_from=PARALLEL_FROM)
     by_code = {p.code: result for batch, results in zip(batches, done) for p, result in zip(batch, results)}
     return [by_code[p.code][0] for p in prefs], [by_code[p.code][1] for p in prefs]
+
+
+def reports_beside(ref: ReferenceData, pref: Prefecture, helper: workers.Helper
+                   ) -> tuple[tuple[pl.DataFrame, list[dict]], Future]:
+    """The prefecture's institutions (pref_institutions), and its reports checked in the helper from them (they
+    need the institutions, not the links): to link the prefecture while they are checked."""
+    found = pref_institutions(ref, pref)
+    return found, helper.submit(reports_of, ref.for_prefecture(pref.code), pref, found[0])
 
 
 def batches_of(prefs: list[Prefecture], weights: dict[str, float], processes: int) -> list[list[Prefecture]]:
@@ -228,6 +235,15 @@ PARALLEL_FROM = 4   # prefectures: with fewer, starting worker processes (~1 s e
 # reference files of a run of fewer prefectures, from which it has a helper process: 東京都's 6.9 MB take
 # 5.1 s instead of 6.6 s with it; the shipped sample's 0.9 MB 2.9 s instead of 2.2 s
 HELPER_BYTES = 3 * 2**20
+
+
+def helper_for(raw: Path, prefs: list[Prefecture], as_of: dt.date | None = None
+               ) -> contextlib.AbstractContextManager[workers.Helper | None]:
+    """A full run of a few prefectures: one helper process for the whole run (nationally each stage has its
+    workers), unless their files are so small that starting it costs more than it saves (a null context)."""
+    if len(prefs) < PARALLEL_FROM and reference_bytes(raw, as_of) >= HELPER_BYTES:
+        return workers.Helper()
+    return contextlib.nullcontext()
 
 
 def _refresh_batch(refs: list[ReferenceData], prefs: list[Prefecture], cache: Path | None
@@ -353,18 +369,26 @@ def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData
     """build_database then export. The return workbooks (from the reports, not the database) are written
     beside the database build — nationally (~1,900) in a worker started for them, otherwise in the run's
     helper process when there is one; export waits for them."""
-    returns_job = None
-    if ref is not None and reports:
-        names = {p.code: p.name for p in prefs or []}
-        if len(prefs or []) >= PARALLEL_FROM:
-            returns_job = workers.start(returns.prepare, out, reports, ref.index, names)
-        elif helper is not None and helper.parallel:
-            returns_job = helper.submit(returns.prepare, out, reports, ref.index, names)
-    tmp = _built_beside(returns_job, lambda: build_database(out, staged, run_info))
+    returns_job = returns_beside(out, ref, reports, prefs, helper)
+    tmp = built_beside(returns_job, lambda: build_database(out, staged, run_info))
     return export(out, tmp, ref, reports, prefs, as_of, returns_job)
 
 
-def _built_beside(returns_job: Future | None, build: Callable[[], Path]) -> Path:
+def returns_beside(out: Path, ref: ReferenceData | None, reports: list[PrefectureReports] | None,
+                   prefs: list[Prefecture] | None, helper: workers.Helper | None = None) -> Future | None:
+    """The return workbooks started beside the database build (nationally in a worker started for them, else
+    in the helper when there is one), for export to wait for; None: export writes them itself."""
+    if ref is None or not reports:
+        return None
+    names = {p.code: p.name for p in prefs or []}
+    if len(prefs or []) >= PARALLEL_FROM:
+        return workers.start(returns.prepare, out, reports, ref.index, names)
+    if helper is not None and helper.parallel:
+        return helper.submit(returns.prepare, out, reports, ref.index, names)
+    return None
+
+
+def built_beside(returns_job: Future | None, build: Callable[[], Path]) -> Path:
     """build() while returns_job writes the return workbooks; if the build fails, they are discarded."""
     try:
         return build()
@@ -493,10 +517,7 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
                 per_pref, reports = refresh_prefectures(ref, [p for p in prefs if p.code in changed], cache)
                 db = update_outputs(raw, out, ref, reports, prefs, info, as_of)
             else:
-                # a few prefectures: one helper process for the whole run (nationally each stage has workers),
-                # unless their files are so small that starting it costs more than it saves
-                helped = len(prefs) < PARALLEL_FROM and reference_bytes(raw, as_of) >= HELPER_BYTES
-                with workers.Helper() if helped else contextlib.nullcontext() as helper:
+                with helper_for(raw, prefs, as_of) as helper:
                     ref = load_reference(raw, prefs, as_of, cache, helper=helper)
                     per_pref, reports = refresh_prefectures(ref, prefs, cache, helper)
                     staged = stage(raw, ref, per_pref, reports)
@@ -545,7 +566,7 @@ def update_outputs(raw: Path, out: Path, ref: ReferenceData, reports: list[Prefe
     staged = stage_reports(raw, reports)
     with ThreadPoolExecutor(1) as pool:
         returns_job = pool.submit(returns.prepare, out, reports, ref.index, {p.code: p.name for p in prefs})
-        tmp = _built_beside(returns_job, lambda: warehouse.update(
+        tmp = built_beside(returns_job, lambda: warehouse.update(
             out, staged, sorted(codes), lambda inputs: runs.frame(out, run_info, inputs)))
         return export(out, tmp, ref, reports, prefs, as_of, returns_job, rewrite=codes)
 

@@ -3,13 +3,15 @@ of each prefecture in its own subflow (nationally: in worker processes, one task
 Every task calls one plain function from annex.*; nothing here holds logic."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from concurrent.futures import Future
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from annex import overview, pipeline, runs
+from annex import overview, pipeline, runs, workers
 from annex.cache import CACHE_DIR, hash_memo
 from annex.reference import Prefecture, ReferenceData
 
@@ -42,8 +44,8 @@ def plan_rebuild(raw: Path, out: Path, man: dict, selected: list[Prefecture], fo
 
 @task(name="read-reference", persist_result=False, retries=1, retry_delay_seconds=2)
 def read_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None, cache: Path,
-                   only: list[str] | None = None) -> ReferenceData:
-    ref = pipeline.load_reference(raw, prefs, as_of, cache, only)
+                   only: list[str] | None = None, helper: workers.Helper | None = None) -> ReferenceData:
+    ref = pipeline.load_reference(raw, prefs, as_of, cache, only, helper)
     log = get_run_logger()
     for r in ref.results:
         a = r.accounting()
@@ -53,16 +55,19 @@ def read_reference(raw: Path, prefs: list[Prefecture], as_of: dt.date | None, ca
 
 
 @task(name="link-facilities", persist_result=False)
-def link_facilities(ref: ReferenceData, pref: Prefecture, cache: Path) -> pipeline.PrefectureLinks:
-    result = pipeline.link_prefecture(ref, pref, cache)
+def link_facilities(ref: ReferenceData, pref: Prefecture, cache: Path, helper: workers.Helper | None = None,
+                    institutions_found: tuple | None = None) -> pipeline.PrefectureLinks:
+    result = pipeline.link_prefecture(ref, pref, cache, helper, institutions_found)
     get_run_logger().info("紐付け %s: 医療機関%d 施設%d 紐付け%d 要確認%d", pref.code, result.institutions.height,
                           result.facilities, result.links.height, result.review.height)
     return result
 
 
 @task(name="read-reports", persist_result=False)
-def read_reports(ref: ReferenceData, pref: Prefecture, links: pipeline.PrefectureLinks):
-    result = pipeline.read_reports(ref, pref, links)
+def read_reports(ref: ReferenceData, pref: Prefecture, links: pipeline.PrefectureLinks,
+                 checked: Future | None = None):
+    """checked: the reports being checked in the helper (pipeline.reports_beside); else they are read here."""
+    result = checked.result() if checked is not None else pipeline.read_reports(ref, pref, links)
     log = get_run_logger()
     for r in result.results:
         a = r.accounting()
@@ -74,9 +79,15 @@ def read_reports(ref: ReferenceData, pref: Prefecture, links: pipeline.Prefectur
 
 
 @flow(name="refresh-prefecture", persist_result=False)
-def refresh_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path) -> tuple:
-    links = link_facilities(ref, pref, cache)
-    return links, read_reports(ref, pref, links)
+def refresh_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path, helper: workers.Helper | None = None
+                       ) -> tuple:
+    """One prefecture; with a helper process, its reports are checked there while it links (as pipeline.run)."""
+    if helper is None or not helper.parallel:
+        links = link_facilities(ref, pref, cache)
+        return links, read_reports(ref, pref, links)
+    found, checked = pipeline.reports_beside(ref, pref, helper)
+    links = link_facilities(ref, pref, cache, helper, found)
+    return links, read_reports(ref, pref, links, checked)
 
 
 @task(name="refresh-prefectures", persist_result=False)
@@ -115,8 +126,8 @@ def update_reports(raw: Path, out: Path, ref: ReferenceData, reports: list, pref
 
 @task(name="export", persist_result=False)
 def export(out: Path, tmp: Path, ref: ReferenceData, reports: list, prefs: list[Prefecture],
-           as_of: dt.date | None) -> dict:
-    return _published(pipeline.export(out, tmp, ref, reports, prefs, as_of))
+           as_of: dt.date | None, returns_job: Future | None = None) -> dict:
+    return _published(pipeline.export(out, tmp, ref, reports, prefs, as_of, returns_job))
 
 
 def _published(db: Path) -> dict:
@@ -158,18 +169,22 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
             changed = plan_rebuild(raw_dir, out_dir, man, selected, force)
             touched = [p for p in selected if p.code in changed] if changed else selected
             cache = out_dir / CACHE_DIR  # parsed reference files and links, keyed on content
-            ref = read_reference(raw_dir, selected, as_of, cache, changed)
-            if len(touched) >= pipeline.PARALLEL_FROM:
-                per_pref, reports = refresh_prefectures(ref, touched, cache)
-            else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
-                done = [refresh_prefecture(ref, p, cache) for p in touched]
-                per_pref, reports = [d[0] for d in done], [d[1] for d in done]
-            if changed:
-                result = update_reports(raw_dir, out_dir, ref, reports, selected, run_info, as_of)
-            else:
-                staged = stage_tables(raw_dir, ref, per_pref, reports)
-                tmp = build_duckdb(out_dir, staged, run_info)
-                result = export(out_dir, tmp, ref, reports, selected, as_of)
+            # a full run of a few prefectures has a helper process for its whole length, as pipeline.run has;
+            # it is handed to the tasks (they run in this process; their results are not persisted or cached)
+            with contextlib.nullcontext() if changed else pipeline.helper_for(raw_dir, selected, as_of) as helper:
+                ref = read_reference(raw_dir, selected, as_of, cache, changed, helper)
+                if len(touched) >= pipeline.PARALLEL_FROM:
+                    per_pref, reports = refresh_prefectures(ref, touched, cache)
+                else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
+                    done = [refresh_prefecture(ref, p, cache, helper) for p in touched]
+                    per_pref, reports = [d[0] for d in done], [d[1] for d in done]
+                if changed:
+                    result = update_reports(raw_dir, out_dir, ref, reports, selected, run_info, as_of)
+                else:
+                    staged = stage_tables(raw_dir, ref, per_pref, reports)
+                    returns_job = pipeline.returns_beside(out_dir, ref, reports, selected, helper)
+                    tmp = pipeline.built_beside(returns_job, lambda: build_duckdb(out_dir, staged, run_info))
+                    result = export(out_dir, tmp, ref, reports, selected, as_of, returns_job)
         except BaseException as exc:
             # the run line is written whatever failed (the outputs of the last good run stay in place)
             runs.record_failure(out_dir, run_info, exc)

@@ -59,6 +59,29 @@ def test_refresh_flow_many_prefectures_in_workers(prefect_harness, tmp_path, mon
     assert con.execute("SELECT count(DISTINCT pref_code) FROM facility_links").fetchone() == (2,)
 
 
+def test_refresh_flow_with_a_helper_process(prefect_harness, tmp_path, monkeypatch):
+    """A prefecture's run through the flow has the helper process pipeline.run has (reference files, reports,
+    part of the linking and the return workbooks beside the rest), handed to its tasks: the same tables."""
+    from annex import pipeline, workers
+    from flows.refresh import refresh
+    from tests.test_workers import _tables
+    monkeypatch.setenv("ANNEX_WORKERS", "1")
+    pipeline.run(RAW, tmp_path / "serial", ["03"])
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+    monkeypatch.setattr(pipeline, "HELPER_BYTES", 0)          # the sample is small: helped anyway
+    monkeypatch.setattr(pipeline, "SPLIT_FROM_RECORDS", 0)
+    submitted = []
+    submit = workers.Helper.submit
+    monkeypatch.setattr(workers.Helper, "submit", lambda self, f, *a: submitted.append(f.__name__) or submit(self, f, *a))
+    result = refresh(raw=str(RAW), out=str(tmp_path / "flow"), prefs=["03"])
+    assert {"_parse_into_cache", "reports_of", "link_frames", "prepare"} <= set(submitted)
+    assert result["institution_reports"] > 0
+    serial, flow = _tables(tmp_path / "serial" / "annex.duckdb"), _tables(tmp_path / "flow" / "annex.duckdb")
+    assert serial.keys() == flow.keys() and len(serial) > 20
+    for name in serial:
+        assert flow[name] == serial[name], name
+
+
 def test_refresh_flow_redoes_only_the_prefecture_whose_report_changed(prefect_harness, raw_copy, tmp_path):
     """The flow takes the same path as annex.pipeline.run: plan-rebuild, then update-reports."""
     from flows.refresh import refresh
