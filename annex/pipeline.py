@@ -214,9 +214,9 @@ def reports_beside(ref: ReferenceData, pref: Prefecture, helper: workers.Helper
 
 
 def batches_of(prefs: list[Prefecture], weights: dict[str, float], processes: int) -> list[list[Prefecture]]:
-    """prefs in batches for that many worker processes, heaviest first, each batch about half a worker's share of what is
-    left (guided scheduling): few batches, so that a batch's reports are validated in one pandera call per kind
-    (read_many_prefecture_reports), and small ones at the end, so that no worker is left alone with a big one."""
+    """prefs in batches for that many worker processes, heaviest first, each batch about half a worker's share of
+    what is left (guided scheduling): few batches, so that a batch's reports are validated in one pandera call per
+    kind (read_many_prefecture_reports), and small ones at the end, so that no worker is left alone with a big one."""
     todo = sorted(prefs, key=lambda p: -weights[p.code])
     batches: list[list[Prefecture]] = []
     left = sum(weights[p.code] for p in todo)
