@@ -7,7 +7,9 @@ two codes, nor one code to two facilities. A manual override file wins over the 
 """
 from __future__ import annotations
 
+import itertools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,8 +193,9 @@ def link(institutions: list[Side], facilities: list[Side],
     for block, (insts, facs) in sorted(blocks.items()):
         if not insts or not facs:
             continue
-        ia, ib = candidate_index(insts, facs)
-        sc, ns, as_ = score_pairs(insts, facs, ia, ib)
+        keys = block_keys(insts, facs)
+        ia, ib = candidate_index(insts, facs, keys)
+        sc, ns, as_ = score_pairs(insts, facs, ia, ib, keys)
         if banned:
             keep = [(insts[a].key, facs[b].key) not in banned for a, b in zip(ia.tolist(), ib.tolist())]
             ia, ib = ia[keep], ib[keep]
@@ -248,86 +251,126 @@ CHUNK_ROWS = 256           # institutions per matrix in a large block (memory: r
 KEEP_FROM = 0.28           # pairs surely scoring below 0.3 change nothing below (see _plausible_pairs)
 
 
-def candidate_index(insts: list[Side], facs: list[Side]) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs worth scoring in one municipality, as index arrays into insts and facs, compatible kinds only.
-    Small blocks: every pair that could score 0.3. Large ones (a Tokyo ward has thousands of clinics): of those,
-    the pairs sharing the name key, the full name, the street address or its town part, plus each institution's
-    facilities with the most similar names — every pair the passes below could accept is among them (they need
-    an equal name, an equal address, or a close name)."""
-    large = len(insts) * len(facs) > FULL_PAIRS_UP_TO
-    step = CHUNK_ROWS if large else max(len(insts), 1)
-    parts = [_plausible_pairs(insts[lo:lo + step], facs, large) for lo in range(0, len(insts), step)]
-    ia = np.concatenate([a + lo for lo, (a, _) in zip(range(0, len(insts), step), parts)]) if parts else np.zeros(0, int)
-    ib = np.concatenate([b for _, b in parts]) if parts else np.zeros(0, int)
-    ki, kf = _kind_codes(insts), _kind_codes(facs)
-    a_kind, b_kind = ki[ia], kf[ib]
-    # compatible(): hospital never with clinic, dental (3) only with dental
-    ok = ((a_kind == 3) == (b_kind == 3)) & ((a_kind == 0) | (b_kind == 0) | (a_kind == b_kind))
-    return ia[ok], ib[ok]
+class _Keys:
+    """The match keys of one side of a block as arrays: the strings (object arrays, indexed by pair and handed
+    to rapidfuzz), their lengths, and an id per distinct string, shared with the other side of the block
+    (equal ids ⇔ equal strings), so that every equality test of the scoring is an array comparison."""
+
+    def __init__(self, sides: list[Side], ids: dict[str, int], fresh: Iterator[int]) -> None:
+        def arrays(values: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            # a string seen before keeps its id, a new one takes the next number of `fresh` (ids need only be
+            # unique, not consecutive: setdefault with a counter does it in C)
+            return (np.array(values + [""], dtype=object)[:-1],   # [""]: never a 2-D array of characters
+                    np.fromiter(map(len, values), dtype=np.int64, count=len(values)),
+                    np.fromiter(map(ids.setdefault, values, fresh), dtype=np.int64, count=len(values)))
+        parts = [text.address_parts(s.address_key) for s in sides]
+        self.name, self.name_len, self.name_id = arrays([s.name_key for s in sides])
+        _, self.full_len, self.full_id = arrays([s.full_key for s in sides])
+        self.addr, self.addr_len, self.addr_id = arrays([s.address_key for s in sides])
+        _, self.town_len, self.town_id = arrays([p[0] for p in parts])
+        _, self.nums_len, self.nums_id = arrays([p[1] for p in parts])
+        _, _, self.head_id = arrays([p[0][:1] for p in parts])
+        self.kind = np.array([_KIND_CODE.get(s.kind, 0) for s in sides], dtype=np.int8)
+
+
+def block_keys(insts: list[Side], facs: list[Side]) -> tuple[_Keys, _Keys]:
+    ids: dict[str, int] = {}
+    fresh = itertools.count()
+    return _Keys(insts, ids, fresh), _Keys(facs, ids, fresh)
 
 
 _KIND_CODE = {None: 0, "hospital": 1, "clinic": 2, "dental": 3}
 
 
-def _kind_codes(sides: list[Side]) -> np.ndarray:
-    return np.array([_KIND_CODE.get(s.kind, 0) for s in sides], dtype=np.int8)
+def candidate_index(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Keys] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs worth scoring in one municipality, as index arrays into insts and facs, compatible kinds only.
+    Small blocks: every pair that could score 0.3. Large ones (a Tokyo ward has thousands of clinics): of those,
+    the pairs sharing the name key, the full name, the street address or its town part, plus each institution's
+    facilities with the most similar names — every pair the passes below could accept is among them (they need
+    an equal name, an equal address, or a close name). keys: block_keys(insts, facs), when the caller has them."""
+    ki, kf = keys or block_keys(insts, facs)
+    large = len(insts) * len(facs) > FULL_PAIRS_UP_TO
+    step = CHUNK_ROWS if large else max(len(insts), 1)
+    parts = [_plausible_pairs(ki, kf, np.arange(lo, min(lo + step, len(insts))), large)
+             for lo in range(0, len(insts), step)]
+    ia = np.concatenate([a for a, _ in parts]) if parts else np.zeros(0, np.int64)
+    ib = np.concatenate([b for _, b in parts]) if parts else np.zeros(0, np.int64)
+    a_kind, b_kind = ki.kind[ia], kf.kind[ib]
+    # compatible(): hospital never with clinic, dental (3) only with dental
+    ok = ((a_kind == 3) == (b_kind == 3)) & ((a_kind == 0) | (b_kind == 0) | (a_kind == b_kind))
+    return ia[ok], ib[ok]
 
 
-def _plausible_pairs(insts: list[Side], facs: list[Side], shortlist: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of (a chunk of) a block whose score could reach KEEP_FROM, found with whole-block matrices in C.
+def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray, shortlist: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of institutions `rows` (a chunk of a block) with every facility whose score could reach KEEP_FROM.
 
     The bound is an over-estimate of W_NAME·name_score + W_ADDR·address_score (each rule at its highest), so no
     pair scoring 0.3 or more is dropped. Nothing below needs pairs under 0.3: a link needs 0.85 and a clear
     margin of 0.1, a review entry needs at least 0.4 and counts competitors within 0.1 of it. With shortlist,
-    only the pairs sharing a key or among an institution's most similar names are kept (large blocks).
+    only the pairs sharing a key or among an institution's most similar names are bounded and kept (large
+    blocks): the name similarity is the one whole matrix computed there.
     """
-    ni, nf = [s.name_key for s in insts], [s.name_key for s in facs]
-    ai, af = [s.address_key for s in insts], [s.address_key for s in facs]
-    name_sim = _cdist(ni, nf, _ratio) / 100.0
-    short = np.minimum.outer(np.array([len(k) for k in ni]), np.array([len(k) for k in nf]))
-    contained = (short >= 3) & ((_cdist(ni, nf, Prefix.similarity) >= short) |
-                                (_cdist(ni, nf, Postfix.similarity) >= short))
+    nf = len(kf.name)
+    if not shortlist:
+        ia, ib = np.repeat(rows, nf), np.tile(np.arange(nf), len(rows))
+        return _bounded(ki, kf, ia, ib, _cpdist(ki.name[ia].tolist(), kf.name[ib].tolist(), _ratio) / 100.0)
+    name_sim = _cdist(ki.name[rows].tolist(), kf.name.tolist(), _ratio) / 100.0
+
+    def equal(ids_i: np.ndarray, len_i: np.ndarray, ids_f: np.ndarray) -> np.ndarray:
+        return (ids_i[rows][:, None] == ids_f[None, :]) & (len_i[rows] > 0)[:, None]
+    shared_key = (equal(ki.name_id, ki.name_len, kf.name_id) | equal(ki.full_id, ki.full_len, kf.full_id)
+                  | equal(ki.addr_id, ki.addr_len, kf.addr_id) | equal(ki.town_id, ki.town_len, kf.town_id))
+    # the most similar names: stable order, so ties go to the facility listed first (reproducible)
+    top = np.argsort(-name_sim, axis=1, kind="stable")[:, :NAME_CANDIDATES]
+    np.put_along_axis(shared_key, top, True, axis=1)
+    r, ib = np.nonzero(shared_key)
+    return _bounded(ki, kf, rows[r], ib, name_sim[r, ib])
+
+
+def _bounded(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_sim: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (ia, ib) whose upper bound reaches KEEP_FROM (name_sim: their name ratio / 100)."""
+    ni, nf, ai, af = ki.name[ia].tolist(), kf.name[ib].tolist(), ki.addr[ia].tolist(), kf.addr[ib].tolist()
+    short = np.minimum(ki.name_len[ia], kf.name_len[ib])
+    contained = (short >= 3) & ((_cpdist(ni, nf, Prefix.similarity) >= short) |
+                                (_cpdist(ni, nf, Postfix.similarity) >= short))
     name_ub = np.maximum(name_sim, np.where(contained, 0.92, 0.0))
-    full_eq = _equal([s.full_key for s in insts], [s.full_key for s in facs])
-    name_ub = np.maximum(name_ub, full_eq)
-    addr_ub = _cdist(ai, af, _ratio) / 100.0 * 0.8
-    short_a = np.minimum.outer(np.array([len(k) for k in ai]), np.array([len(k) for k in af]))
-    addr_ub = np.maximum(addr_ub, np.where((short_a > 0) & (_cdist(ai, af, Prefix.similarity) >= short_a), 1.0, 0.0))
-    parts_i, parts_f = [text.address_parts(k) for k in ai], [text.address_parts(k) for k in af]
-    town_eq = _equal([p[0] for p in parts_i], [p[0] for p in parts_f])
+    full_eq = (ki.full_id[ia] == kf.full_id[ib]) & (ki.full_len[ia] > 0)
+    name_ub = np.maximum(name_ub, full_eq.astype(np.float64))
+    addr_ub = _cpdist(ai, af, _ratio) / 100.0 * 0.8
+    short_a = np.minimum(ki.addr_len[ia], kf.addr_len[ib])
+    addr_ub = np.maximum(addr_ub, np.where((short_a > 0) & (_cpdist(ai, af, Prefix.similarity) >= short_a), 1.0, 0.0))
+    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
     addr_ub = np.maximum(addr_ub, 0.95 * town_eq)
-    addr_ub = np.maximum(addr_ub, 0.9 * _equal([p[1] for p in parts_i], [p[1] for p in parts_f]))
+    nums_eq = (ki.nums_id[ia] == kf.nums_id[ib]) & (ki.nums_len[ia] > 0)
+    addr_ub = np.maximum(addr_ub, 0.9 * nums_eq)
     keep = W_NAME * name_ub + W_ADDR * addr_ub >= KEEP_FROM
-    if shortlist:
-        shared_key = (_equal(ni, nf) + full_eq + _equal(ai, af) + town_eq) > 0
-        # the most similar names: stable order, so ties go to the facility listed first (reproducible)
-        top = np.argsort(-name_sim, axis=1, kind="stable")[:, :NAME_CANDIDATES]
-        similar = np.zeros_like(keep)
-        np.put_along_axis(similar, top, True, axis=1)
-        keep &= shared_key | similar
-    return np.nonzero(keep)
+    return ia[keep], ib[keep]
 
 
-def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray
-                ) -> tuple[list[float], list[float], list[float]]:
+def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray,
+                keys: tuple[_Keys, _Keys] | None = None) -> tuple[list[float], list[float], list[float]]:
     """(score, name_score, address_score) of the pairs (insts[ia[k]], facs[ib[k]]) — exactly what
     name_score() and address_score() give pair by pair (tested), computed column-wise: rapidfuzz over the
-    pairs in C, the rules as array selections, and Python's own round() for the rounded values."""
+    pairs in C, the rules as array selections (equal strings as equal ids, see _Keys), and Python's own
+    round() for the rounded values. keys: block_keys(insts, facs), when the caller has them."""
     if len(ia) == 0:
         return [], [], []
+    ki, kf = keys or block_keys(insts, facs)
     # name_score
-    na, nb = [insts[a].name_key for a in ia.tolist()], [facs[b].name_key for b in ib.tolist()]
-    la, lb = np.array([len(k) for k in na]), np.array([len(k) for k in nb])
+    na, nb = ki.name[ia].tolist(), kf.name[ib].tolist()
+    la, lb = ki.name_len[ia], kf.name_len[ib]
     short = np.minimum(la, lb)
     sim = _cpdist(na, nb, _ratio) / 100.0
     contained = (short >= 3) & ((_cpdist(na, nb, Prefix.similarity) >= short) |
                                 (_cpdist(na, nb, Postfix.similarity) >= short))
-    same = _pair_equal(na, nb) | _pair_equal([insts[a].full_key for a in ia.tolist()],
-                                             [facs[b].full_key for b in ib.tolist()], nonempty=True)
+    same = (ki.name_id[ia] == kf.name_id[ib]) | ((ki.full_id[ia] == kf.full_id[ib]) & (ki.full_len[ia] > 0))
     ns = _select([(la == 0) | (lb == 0), same, contained], [0.0, 1.0, 0.92], sim)
     # address_score
-    aa, ab = [insts[a].address_key for a in ia.tolist()], [facs[b].address_key for b in ib.tolist()]
-    la, lb = np.array([len(k) for k in aa]), np.array([len(k) for k in ab])
+    aa, ab = ki.addr[ia].tolist(), kf.addr[ib].tolist()
+    la, lb = ki.addr_len[ia], kf.addr_len[ib]
     short = np.minimum(la, lb)
     prefix = (_cpdist(aa, ab, Prefix.similarity) >= short) & (la != lb)
     # the longer one goes on with "-" right after the shorter one (one source stops at the block)
@@ -335,15 +378,12 @@ def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndar
     for k in np.nonzero(prefix & (short > 0))[0].tolist():
         longer = aa[k] if la[k] > lb[k] else ab[k]
         dash[k] = longer[short[k]] == "-"
-    pa, pb = [text.address_parts(k) for k in aa], [text.address_parts(k) for k in ab]
-    ta, tb = [p[0] for p in pa], [p[0] for p in pb]
-    ua, ub = [p[1] for p in pa], [p[1] for p in pb]
-    town_eq = _pair_equal(ta, tb, nonempty=True)
-    nums_eq = _pair_equal(ua, ub)
-    nums_missing = np.array([not x for x in ua]) | np.array([not x for x in ub])
-    head_eq = _pair_equal([t[:1] for t in ta], [t[:1] for t in tb])
-    as_ = _select([(la == 0) | (lb == 0), _pair_equal(aa, ab), dash, town_eq & nums_eq, town_eq & nums_missing,
-                   np.array([bool(x) for x in ua]) & nums_eq & head_eq],
+    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
+    nums_eq = ki.nums_id[ia] == kf.nums_id[ib]
+    nums_missing = (ki.nums_len[ia] == 0) | (kf.nums_len[ib] == 0)
+    head_eq = ki.head_id[ia] == kf.head_id[ib]
+    as_ = _select([(la == 0) | (lb == 0), ki.addr_id[ia] == kf.addr_id[ib], dash, town_eq & nums_eq,
+                   town_eq & nums_missing, (ki.nums_len[ia] > 0) & nums_eq & head_eq],
                   [0.0, 1.0, 0.85, 0.95, 0.8, 0.9], 0.8 * (_cpdist(aa, ab, _ratio) / 100.0))
     total = W_NAME * np.array(ns) + W_ADDR * np.array(as_)
     return _round3(total), ns, as_
@@ -370,10 +410,6 @@ def _round3(values: np.ndarray) -> list[float]:
     return out
 
 
-def _pair_equal(a: list[str], b: list[str], nonempty: bool = False) -> np.ndarray:
-    return np.array([x == y and (bool(x) or not nonempty) for x, y in zip(a, b)], dtype=bool)
-
-
 def _cpdist(a: list[str], b: list[str], scorer) -> np.ndarray:
     return cpdist(a, b, scorer=scorer, dtype=np.float64, workers=-1 if len(a) > 50_000 else 1)
 
@@ -381,14 +417,6 @@ def _cpdist(a: list[str], b: list[str], scorer) -> np.ndarray:
 def _cdist(a: list[str], b: list[str], scorer) -> np.ndarray:
     # both cores for a large matrix (rapidfuzz releases the GIL); threads cost more than they save on a small one
     return cdist(a, b, scorer=scorer, dtype=np.float64, workers=-1 if len(a) * len(b) > 50_000 else 1)
-
-
-def _equal(a: list[str], b: list[str]) -> np.ndarray:
-    """1.0 where the two (non-empty) values are equal."""
-    ids: dict[str, int] = {}
-    ia = np.array([ids.setdefault(v, len(ids)) if v else -1 for v in a])
-    ib = np.array([ids.setdefault(v, len(ids)) if v else -2 for v in b])
-    return (ia[:, None] == ib[None, :]).astype(np.float64)
 
 
 def _open(sides: list[Side], taken: set[str]) -> np.ndarray:
