@@ -103,12 +103,13 @@ def link_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path | None = N
     chosen = overrides.accepted if overrides is not None else None
 
     def compute() -> dict[str, pl.DataFrame]:
-        there = split_blocks(inst, fac, chosen) if helper is not None and helper.parallel else set()
+        candidates = matchable(inst, fac, chosen)   # decided for the whole prefecture, before any split
+        there = split_blocks(inst, candidates, chosen) if helper is not None and helper.parallel else set()
         if there:
-            beside = helper.submit(link_frames, *_blocks_of(inst, fac, there, True), chosen, ref.index)
-            parts = [link_frames(*_blocks_of(inst, fac, there, False), chosen, ref.index), beside.result()]
+            beside = helper.submit(link_frames, *_blocks_of(inst, candidates, there, True), chosen, ref.index)
+            parts = [link_frames(*_blocks_of(inst, candidates, there, False), chosen, ref.index), beside.result()]
         else:
-            parts = [link_frames(inst, fac, chosen, ref.index)]
+            parts = [link_frames(inst, candidates, chosen, ref.index)]
         return {"links": pl.concat([p["links"] for p in parts]).sort("inst_code"),
                 "review": pl.concat([pl.concat([p[kind] for p in parts]).sort(**linking.REVIEW_ORDER)
                                      for kind in ("review", "review_older")])}
@@ -140,6 +141,20 @@ def link_frames(inst: pl.DataFrame, fac: pl.DataFrame, chosen: pl.DataFrame | No
     # a facility already under review with a current code does not also need an old-code candidate
     return {"links": pl.concat([links, links2]), "review": review,
             "review_older": review2.filter(~pl.col("facility_id").is_in(review["facility_id"].implode()))}
+
+
+def matchable(inst: pl.DataFrame, fac: pl.DataFrame, chosen: pl.DataFrame | None) -> pl.DataFrame:
+    """The facilities that can be linked to any of these institutions: a dental clinic only to a dental
+    (点数表 3) institution (linking.compatible). Read from the 医科 名簿 alone, the ~55,000 dental clinics of
+    医療情報ネット are not matched at all (nor counted when a name or an address must be unique among the
+    facilities of a municipality: none of them could be the institution anyway); a manual override still
+    reaches any facility."""
+    if inst.height == 0 or (inst["tensuhyo"] == "3").any():
+        return fac
+    keep = pl.col("kind") != "dental"
+    if chosen is not None and chosen.height:
+        keep = keep | pl.col("facility_id").is_in(chosen["facility_id"].implode())
+    return fac.filter(keep)
 
 
 HELPER_SHARE = 0.3         # of a prefecture's linking, done in the helper (which checks its reports first)
@@ -181,22 +196,27 @@ def _blocks_of(inst: pl.DataFrame, fac: pl.DataFrame, codes: set[str | None], in
 
 
 def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path | None = None,
-                        helper: workers.Helper | None = None
+                        helper: workers.Helper | None = None, returns_dir: Path | None = None
                         ) -> tuple[list[PrefectureLinks], list[PrefectureReports]]:
     """Link and check the reports of every prefecture: independent of each other, so nationally in worker
     processes, each sent only its own prefecture's reference rows (annex.workers). With a few prefectures and
     a helper process: each prefecture's reports are checked there while it is linked here (the reports need
-    its institutions, not its links), and the helper links part of its municipalities too."""
+    its institutions, not its links), and the helper links part of its municipalities too.
+    returns_dir (returns_folder_for): the senders' return workbooks are written into it as well, nationally by
+    the worker that checked the reports, right after checking them."""
     if len(prefs) < PARALLEL_FROM and helper is not None and helper.parallel:
         done = []
         for p in prefs:
             inst_found, reports = reports_beside(ref, p, helper)
             done.append((link_prefecture(ref, p, cache, helper, inst_found), reports))
-        return [links for links, _ in done], [reports.result() for _, reports in done]
+        per_pref, checked = [links for links, _ in done], [reports.result() for _, reports in done]
+        if returns_dir is not None:
+            returns.write_into(returns_dir, returns_dir.parent, checked, ref.index, {p.code: p.name for p in prefs})
+        return per_pref, checked
     weights = {p.code: ref.of_prefecture("notifications", p.code).height for p in prefs}
     batches = batches_of(prefs, weights, workers.worker_count(len(prefs)))
-    jobs = [([ref.for_prefecture(p.code) if len(prefs) >= PARALLEL_FROM else ref for p in batch], batch, cache)
-            for batch in batches]
+    jobs = [([ref.for_prefecture(p.code) if len(prefs) >= PARALLEL_FROM else ref for p in batch], batch, cache,
+             returns_dir) for batch in batches]
     if len(prefs) >= PARALLEL_FROM:
         ref.release_parts()   # the per-prefecture split is a second copy of 1.5 M 名簿 rows; the jobs have theirs
     done = workers.map_jobs(_refresh_batch, jobs, weights=[sum(weights[p.code] for p in b) for b in batches],
@@ -246,10 +266,21 @@ def helper_for(raw: Path, prefs: list[Prefecture], as_of: dt.date | None = None
     return contextlib.nullcontext()
 
 
-def _refresh_batch(refs: list[ReferenceData], prefs: list[Prefecture], cache: Path | None
-                   ) -> list[tuple[PrefectureLinks, PrefectureReports]]:
+def _refresh_batch(refs: list[ReferenceData], prefs: list[Prefecture], cache: Path | None,
+                   returns_dir: Path | None = None) -> list[tuple[PrefectureLinks, PrefectureReports]]:
     links = [link_prefecture(ref, pref, cache) for ref, pref in zip(refs, prefs)]
-    return list(zip(links, reports_of_many(refs, prefs, [found.institutions for found in links])))
+    reports = reports_of_many(refs, prefs, [found.institutions for found in links])
+    if returns_dir is not None:
+        returns.write_into(returns_dir, returns_dir.parent, reports, refs[0].index, {p.code: p.name for p in prefs})
+    return list(zip(links, reports))
+
+
+def returns_folder_for(out: Path, prefs: list[Prefecture]) -> Path | None:
+    """A national run's folder for the return workbooks, filled by the workers of refresh_prefectures (each
+    batch's right after its reports are checked: ~1,900 workbooks, 3.7 s, that would otherwise run beside
+    the database build and slow it down by more than they take); None for a run of a few prefectures, whose
+    return workbooks are written beside the build (returns_beside)."""
+    return returns.new_folder(out) if len(prefs) >= PARALLEL_FROM else None
 
 
 def read_reports(ref: ReferenceData, pref: Prefecture, links: PrefectureLinks) -> PrefectureReports:
@@ -365,24 +396,23 @@ def _report_frames(raw: Path, results: list[ReadResult], reports: list[Prefectur
 def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData | None = None,
                   reports: list[PrefectureReports] | None = None, prefs: list[Prefecture] | None = None,
                   run_info: runs.Run | None = None, as_of: dt.date | None = None,
-                  helper: workers.Helper | None = None) -> Path:
-    """build_database then export. The return workbooks (from the reports, not the database) are written
-    beside the database build — nationally (~1,900) in a worker started for them, otherwise in the run's
-    helper process when there is one; export waits for them."""
-    returns_job = returns_beside(out, ref, reports, prefs, helper)
+                  helper: workers.Helper | None = None, returns_dir: Path | None = None) -> Path:
+    """build_database then export. The return workbooks (from the reports, not the database) are already in
+    returns_dir when given (returns_folder_for), else written beside the database build — in the run's helper
+    process when there is one — or by export."""
+    returns_job = workers.done((returns_dir, [])) if returns_dir is not None else \
+        returns_beside(out, ref, reports, prefs, helper)
     tmp = built_beside(returns_job, lambda: build_database(out, staged, run_info))
     return export(out, tmp, ref, reports, prefs, as_of, returns_job)
 
 
 def returns_beside(out: Path, ref: ReferenceData | None, reports: list[PrefectureReports] | None,
                    prefs: list[Prefecture] | None, helper: workers.Helper | None = None) -> Future | None:
-    """The return workbooks started beside the database build (nationally in a worker started for them, else
-    in the helper when there is one), for export to wait for; None: export writes them itself."""
+    """The return workbooks started beside the database build in the helper, when there is one, for export to
+    wait for; None: export writes them itself (nationally they are written during refresh_prefectures)."""
     if ref is None or not reports:
         return None
     names = {p.code: p.name for p in prefs or []}
-    if len(prefs or []) >= PARALLEL_FROM:
-        return workers.start(returns.prepare, out, reports, ref.index, names)
     if helper is not None and helper.parallel:
         return helper.submit(returns.prepare, out, reports, ref.index, names)
     return None
@@ -497,7 +527,7 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
     only some prefectures' reports changed (changed_prefectures), only those are read again and their rows
     and workbooks replaced (update_outputs); otherwise everything is rebuilt.
     """
-    with runs.lock(out, wait), cache_mod.hash_memo(out / cache_mod.CACHE_DIR):
+    with runs.lock(out, wait), cache_mod.hash_memo(out / cache_mod.CACHE_DIR), workers.fewer_collections():
         info = runs.start(raw, out, pref_codes, as_of=str(as_of) if as_of else None)
         man = runs.manifest(raw, pref_codes, as_of)
         fp = runs.fingerprint(man)
@@ -519,9 +549,14 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
             else:
                 with helper_for(raw, prefs, as_of) as helper:
                     ref = load_reference(raw, prefs, as_of, cache, helper=helper)
-                    per_pref, reports = refresh_prefectures(ref, prefs, cache, helper)
-                    staged = stage(raw, ref, per_pref, reports)
-                    db = write_outputs(out, staged, ref, reports, prefs, info, as_of, helper)
+                    returns_dir = returns_folder_for(out, prefs)
+                    try:
+                        per_pref, reports = refresh_prefectures(ref, prefs, cache, helper, returns_dir)
+                        staged = stage(raw, ref, per_pref, reports)
+                        db = write_outputs(out, staged, ref, reports, prefs, info, as_of, helper, returns_dir)
+                    finally:   # published by then, or to be dropped
+                        if returns_dir is not None:
+                            returns.discard(returns_dir)
             result = summary(db)
         except BaseException as exc:
             runs.record_failure(out, info, exc)

@@ -53,25 +53,38 @@ def prepare(out_dir: Path, per_pref: list[PrefectureReports], index: Municipalit
             pref_names: dict[str, str], today: dt.date | None = None) -> tuple[Path, list[Path]]:
     """Every sender's return workbook in a fresh hidden folder out_dir/.returns-<id>.tmp (nothing visible
     changes): (that folder, the final paths). The caller swaps it in with publish() and discard()s it."""
-    today = today or dt.date.today()
-    final = out_dir / RETURNS_DIR
-    tmp = out_dir / f".returns-{uuid.uuid4().hex}.tmp"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp.mkdir(mode=RETURNS_MODE)   # personal data (記入者, メール): the owner and the group only, never others
-    written = []
+    tmp = new_folder(out_dir)
     try:
-        for pr in per_pref:
-            groups: dict[str, list[ReportFile]] = {}
-            for rep in pr.files:
-                groups.setdefault(sender_label(rep, index), []).append(rep)
-            for label, reps in sorted(groups.items()):
-                path = tmp / safe_file_name(f"{pr.pref_code}_{label}.xlsx")
-                _write_one(path, label, reps, pref_names.get(pr.pref_code, pr.pref_code), today)
-                written.append(final / path.name)
+        return tmp, write_into(tmp, out_dir, per_pref, index, pref_names, today)
     except BaseException:
         discard(tmp)
         raise
-    return tmp, written
+
+
+def new_folder(out_dir: Path) -> Path:
+    """An empty hidden folder out_dir/.returns-<id>.tmp for prepared return workbooks (see prepare)."""
+    tmp = out_dir / f".returns-{uuid.uuid4().hex}.tmp"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(mode=RETURNS_MODE)   # personal data (記入者, メール): the owner and the group only, never others
+    return tmp
+
+
+def write_into(tmp: Path, out_dir: Path, per_pref: list[PrefectureReports], index: MunicipalityIndex,
+               pref_names: dict[str, str], today: dt.date | None = None) -> list[Path]:
+    """The return workbooks of these prefectures' senders into a folder from new_folder() (files are named
+    <pref>_<sender>.xlsx, so workers may fill one folder with different prefectures): their final paths."""
+    today = today or dt.date.today()
+    final = out_dir / RETURNS_DIR
+    written = []
+    for pr in per_pref:
+        groups: dict[str, list[ReportFile]] = {}
+        for rep in pr.files:
+            groups.setdefault(sender_label(rep, index), []).append(rep)
+        for label, reps in sorted(groups.items()):
+            path = tmp / safe_file_name(f"{pr.pref_code}_{label}.xlsx")
+            _write_one(path, label, reps, pref_names.get(pr.pref_code, pr.pref_code), today)
+            written.append(final / path.name)
+    return written
 
 
 def carry_over(staged: Path, out_dir: Path, rewritten: set[str]) -> list[Path]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from annex import overview, pipeline, runs, workers
+from annex import overview, pipeline, returns, runs, workers
 from annex.cache import CACHE_DIR, hash_memo
 from annex.reference import Prefecture, ReferenceData
 
@@ -91,10 +91,12 @@ def refresh_prefecture(ref: ReferenceData, pref: Prefecture, cache: Path, helper
 
 
 @task(name="refresh-prefectures", persist_result=False)
-def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path) -> tuple[list, list]:
+def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path, returns_dir: Path | None
+                        ) -> tuple[list, list]:
     """Many prefectures (a national run): linked and checked side by side in worker processes, one task
-    (47 subflows would run one after another, each with Prefect's own overhead)."""
-    per_pref, reports = pipeline.refresh_prefectures(ref, prefs, cache)
+    (47 subflows would run one after another, each with Prefect's own overhead); the workers write the return
+    workbooks into returns_dir too."""
+    per_pref, reports = pipeline.refresh_prefectures(ref, prefs, cache, returns_dir=returns_dir)
     log = get_run_logger()
     for links, rep in zip(per_pref, reports):
         log.info("紐付け %s: 医療機関%d 施設%d 紐付け%d 要確認%d 報告: 医療機関%d行 拠点%d行", links.code,
@@ -155,7 +157,7 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
     as_of を指定すると、その日に有効だった参照データの版で作ります（締切前の再実行の再現）。
     fetch を指定すると、先に raw/reference/sources.toml の参照データを取得します。"""
     raw_dir, out_dir = Path(raw), Path(out)
-    with runs.lock(out_dir, wait), hash_memo(out_dir / CACHE_DIR):
+    with runs.lock(out_dir, wait), hash_memo(out_dir / CACHE_DIR), workers.fewer_collections():
         run_info = runs.start(raw_dir, out_dir, prefs, as_of=str(as_of) if as_of else None)
         pipeline.remove_leftovers(out_dir)
         try:
@@ -173,18 +175,25 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
             # it is handed to the tasks (they run in this process; their results are not persisted or cached)
             with contextlib.nullcontext() if changed else pipeline.helper_for(raw_dir, selected, as_of) as helper:
                 ref = read_reference(raw_dir, selected, as_of, cache, changed, helper)
-                if len(touched) >= pipeline.PARALLEL_FROM:
-                    per_pref, reports = refresh_prefectures(ref, touched, cache)
-                else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
-                    done = [refresh_prefecture(ref, p, cache, helper) for p in touched]
-                    per_pref, reports = [d[0] for d in done], [d[1] for d in done]
-                if changed:
-                    result = update_reports(raw_dir, out_dir, ref, reports, selected, run_info, as_of)
-                else:
-                    staged = stage_tables(raw_dir, ref, per_pref, reports)
-                    returns_job = pipeline.returns_beside(out_dir, ref, reports, selected, helper)
-                    tmp = pipeline.built_beside(returns_job, lambda: build_duckdb(out_dir, staged, run_info))
-                    result = export(out_dir, tmp, ref, reports, selected, as_of, returns_job)
+                # a full national run: the return workbooks are written by the workers (pipeline.run does it so)
+                returns_dir = None if changed else pipeline.returns_folder_for(out_dir, selected)
+                try:
+                    if len(touched) >= pipeline.PARALLEL_FROM:
+                        per_pref, reports = refresh_prefectures(ref, touched, cache, returns_dir)
+                    else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
+                        done = [refresh_prefecture(ref, p, cache, helper) for p in touched]
+                        per_pref, reports = [d[0] for d in done], [d[1] for d in done]
+                    if changed:
+                        result = update_reports(raw_dir, out_dir, ref, reports, selected, run_info, as_of)
+                    else:
+                        staged = stage_tables(raw_dir, ref, per_pref, reports)
+                        returns_job = workers.done((returns_dir, [])) if returns_dir is not None else \
+                            pipeline.returns_beside(out_dir, ref, reports, selected, helper)
+                        tmp = pipeline.built_beside(returns_job, lambda: build_duckdb(out_dir, staged, run_info))
+                        result = export(out_dir, tmp, ref, reports, selected, as_of, returns_job)
+                finally:   # published by then, or to be dropped
+                    if returns_dir is not None:
+                        returns.discard(returns_dir)
         except BaseException as exc:
             # the run line is written whatever failed (the outputs of the last good run stay in place)
             runs.record_failure(out_dir, run_info, exc)

@@ -255,3 +255,38 @@ def test_linking_in_two_parts_equals_linking_at_once(tmp_path, monkeypatch):
     assert (i["inst_code"], f["facility_id"], "override") in whole.links.select("inst_code", "facility_id", "method").rows()
     assert parts.links.rows() == whole.links.rows() and whole.links.height > 50
     assert parts.review.rows() == whole.review.rows() and whole.review.height > 0
+
+
+def test_dental_clinics_are_matched_only_with_dental_institutions():
+    """A renamed clinic (内田医院 -> 赤宿内科クリニック) shares its building with a dental clinic. Read from the 医科
+    名簿 alone, dental clinics are not matched at all (pipeline.matchable, applied by link_prefecture): the
+    same-address rule links the renamed clinic, where the dental clinic at that address used to make the
+    address look shared. With a dental (点数表 3) institution in the prefecture, dental clinics are matched
+    again, and a dental institution is never linked to the 医科 clinic."""
+    from annex.pipeline import link_frames, matchable
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    index = read_reference(RAW, {"03"}).index
+    inst = pl.DataFrame({"inst_code": ["0311518604"], "name": ["内田医院"], "pref_code": ["03"],
+                         "municipality_code": ["032018"], "address": ["岩手県盛岡市本町五丁目26番7号"],
+                         "tensuhyo": ["1"], "in_meibo": [True]})
+    fac = pl.DataFrame({"facility_id": ["0322134078340", "0332134078341"],
+                        "name": ["赤宿内科クリニック", "あかしゅく歯科"], "pref_code": ["03", "03"],
+                        "municipality_code": ["032018", "032018"],
+                        "address": ["盛岡市本町5-26-7 上田ビル1階", "盛岡市本町5-26-7 上田ビル2階"],
+                        "kind": ["clinic", "dental"]})
+    assert matchable(inst, fac, None)["facility_id"].to_list() == ["0322134078340"]
+    got = link_frames(inst, matchable(inst, fac, None), None, index)["links"]
+    assert got.select("inst_code", "facility_id", "method").rows() == [("0311518604", "0322134078340", "address")]
+    # every facility stays matchable once the prefecture has a dental institution; the dental one links dental
+    dental = pl.DataFrame({"inst_code": ["0331518605"], "name": ["あかしゅく歯科"], "pref_code": ["03"],
+                           "municipality_code": ["032018"], "address": ["岩手県盛岡市本町5-26-7"],
+                           "tensuhyo": ["3"], "in_meibo": [True]})
+    both = pl.concat([inst, dental])
+    assert matchable(both, fac, None).height == 2
+    links = link_frames(both, matchable(both, fac, None), None, index)["links"]
+    assert ("0331518605", "0332134078341") in links.select("inst_code", "facility_id").rows()
+    assert ("0331518605", "0322134078340") not in links.select("inst_code", "facility_id").rows()
+    # a manual override may still name a dental clinic
+    chosen = pl.DataFrame({"inst_code": ["0311518604"], "facility_id": ["0332134078341"], "action": ["link"]})
+    assert matchable(inst, fac, chosen).height == 2
