@@ -238,8 +238,13 @@ class _SheetTables:
             try:
                 df = workbooks.call(lambda: self._fast.load_sheet(sheet, header_row=None, skip_rows=0,
                                                                   dtypes="string").to_polars())
-                # fastexcel writes a date cell with its time (2024-04-01 00:00:00); _cell writes the date
-                return df.with_columns(pl.all().cast(pl.String).str.replace(_DATETIME, "$1"))
+                # fastexcel writes a date cell with its time (2024-04-01 00:00:00); _cell writes the date. Only
+                # a column with a ':' can hold one: found by a literal scan, the regex then runs on those alone
+                # (on every cell of a bureau's 545,000 rows it took 0.7 s)
+                df = df.with_columns(pl.all().cast(pl.String))
+                timed = [c for c, has in zip(df.columns, df.select(pl.all().str.contains(":", literal=True).any())
+                                             .row(0)) if has]
+                return df.with_columns(pl.col(timed).str.replace(_DATETIME, "$1")) if timed else df
             except Exception:
                 if self._slow is None:
                     self._slow = workbooks.open_workbook(self.path)
