@@ -198,8 +198,12 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
     if len(missing) >= 3 and sum(job[1].stat().st_size for job in missing) >= PARALLEL_BYTES \
             and cache is not None and workers.worker_count(len(missing)) > 1:
         # the workers parse into the cache and send back nothing: reading their Parquet here is cheaper than
-        # pickling 1.5 M rows back through a pipe
-        workers.map_jobs(_parse_into_cache, missing, weights=[p.stat().st_size for _, p, *_ in missing])
+        # pickling 1.5 M rows back through a pipe; each file is read as soon as it is parsed, while the workers
+        # go on with the others
+        def take(i: int, _: None) -> None:
+            parsed_here[missing[i][1]] = _read_source(*missing[i])
+        workers.map_jobs(_parse_into_cache, missing, weights=[p.stat().st_size for _, p, *_ in missing],
+                         on_result=take)
     elif len(missing) >= 2 and cache is not None and helper is not None and helper.parallel:
         # one prefecture's files (東京都: the 関東信越 名簿 5 MB; 3 facility files and the code list 1.5 MB)
         largest = max(missing, key=lambda job: job[1].stat().st_size)

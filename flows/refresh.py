@@ -167,6 +167,7 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
             if previous is not None:
                 runs.record(out_dir, run_info, "unchanged", fingerprint=fp, summary=previous)
                 return {**previous, "unchanged": True, "rebuilt": []}
+            workers.prestart()
             selected = pipeline.select_prefectures(raw_dir, prefs)
             changed = plan_rebuild(raw_dir, out_dir, man, selected, force)
             touched = [p for p in selected if p.code in changed] if changed else selected

@@ -17,6 +17,18 @@ def test_results_in_job_order_and_errors_raised(monkeypatch):
         workers.map_jobs(int, [("1",), ("x",)])
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_each_result_is_handed_over_as_its_job_finishes(monkeypatch, processes):
+    """on_result sees every job once, with its own index and result (read_reference reads each parsed file
+    while the workers parse the others), in worker processes and in the loop alike."""
+    monkeypatch.setenv("ANNEX_WORKERS", processes)
+    jobs = [("03201",), ("39201",), ("13101",), ("01100",)]
+    seen: dict[int, int] = {}
+    got = workers.map_jobs(codes.muni_check_digit, jobs, weights=[1, 9, 5, 3],
+                           on_result=lambda i, r: seen.__setitem__(i, r) if i not in seen else pytest.fail("twice"))
+    assert seen == dict(enumerate(got)) and got == [codes.muni_check_digit(*j) for j in jobs]
+
+
 def test_one_worker_stays_in_process(monkeypatch):
     monkeypatch.setenv("ANNEX_WORKERS", "1")
     seen = []
@@ -49,8 +61,8 @@ def _outputs(out):
 
 
 def test_national_style_run_writes_the_same_outputs(tmp_path, monkeypatch):
-    """With "many" prefectures the return workbooks are written in a worker beside the database build and the
-    prefectures linked in workers: the same workbooks and table counts as the in-process run."""
+    """With "many" prefectures the prefectures are linked and their reports checked in workers, which write the
+    return workbooks too: the same workbooks and table counts as the in-process run."""
     import duckdb
     from annex import pipeline
     from conftest import RAW
