@@ -215,12 +215,17 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
         return per_pref, checked
     weights = {p.code: ref.of_prefecture("notifications", p.code).height for p in prefs}
     batches = batches_of(prefs, weights, workers.worker_count(len(prefs)))
-    jobs = [([ref.for_prefecture(p.code) if len(prefs) >= PARALLEL_FROM else ref for p in batch], batch, cache,
-             returns_dir) for batch in batches]
-    if len(prefs) >= PARALLEL_FROM:
-        ref.release_parts()   # the per-prefecture split is a second copy of 1.5 M 名簿 rows; the jobs have theirs
-    done = workers.map_jobs(_refresh_batch, jobs, weights=[sum(weights[p.code] for p in b) for b in batches],
-                            parallel_from=PARALLEL_FROM)
+    made = []
+
+    def job(batch: list[Prefecture]) -> tuple:
+        """A batch's arguments, cut when it is handed out (the first batches run while the rest are cut)."""
+        refs = [ref.for_prefecture(p.code) if len(prefs) >= PARALLEL_FROM else ref for p in batch]
+        made.append(batch)
+        if len(made) == len(batches) and len(prefs) >= PARALLEL_FROM:
+            ref.release_parts()   # the per-prefecture split is a second copy of 1.5 M 名簿 rows; the jobs have theirs
+        return refs, batch, cache, returns_dir
+    done = workers.map_jobs(_refresh_batch, batches, weights=[sum(weights[p.code] for p in b) for b in batches],
+                            parallel_from=PARALLEL_FROM, prepare=job)
     by_code = {p.code: result for batch, results in zip(batches, done) for p, result in zip(batch, results)}
     return [by_code[p.code][0] for p in prefs], [by_code[p.code][1] for p in prefs]
 

@@ -65,25 +65,30 @@ def worker_count(jobs: int) -> int:
     return max(1, min(wanted, jobs))
 
 
-def map_jobs(func: Callable[..., Any], jobs: Sequence[tuple], *, weights: Sequence[float] | None = None,
-             parallel_from: int = 2, on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+def map_jobs(func: Callable[..., Any], jobs: Sequence[Any], *, weights: Sequence[float] | None = None,
+             parallel_from: int = 2, on_result: Callable[[int, Any], None] | None = None,
+             prepare: Callable[[Any], tuple] | None = None) -> list[Any]:
     """[func(*job) for job in jobs], in worker processes when there are at least parallel_from jobs and more
     than one core. func must be a module-level function and the jobs picklable. Heaviest jobs start first
     (weights) so that the last one to finish is a small one; results come back in the jobs' order. An error
     in a job is raised here, as it would be in the loop. on_result(job index, result) is called here as each
-    job finishes (to go on with its result while the workers finish the others)."""
+    job finishes (to go on with its result while the workers finish the others). prepare: the arguments are
+    prepare(job), made here just before the job is handed out, so that the workers start on the first job
+    while the others are still being made."""
+    def args(job: Any) -> tuple:
+        return prepare(job) if prepare is not None else job
     workers = worker_count(len(jobs))
     if workers < 2 or len(jobs) < parallel_from:
         results = []
         for i, job in enumerate(jobs):
-            results.append(func(*job))
+            results.append(func(*args(job)))
             if on_result is not None:
                 on_result(i, results[-1])
         return results
     order = sorted(range(len(jobs)), key=lambda i: -(weights[i] if weights else 0))
     with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_started) as pool:
         with _bare_main():   # the workers start on the first submit
-            futures = {i: pool.submit(func, *jobs[i]) for i in order}
+            futures = {i: pool.submit(func, *args(jobs[i])) for i in order}
         if on_result is not None:
             index_of = {future: i for i, future in futures.items()}
             for future in as_completed(index_of):
