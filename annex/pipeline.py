@@ -549,9 +549,10 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
             runs.record(out, info, "unchanged", fingerprint=fp, summary=previous)
             return {**previous, "unchanged": True, "rebuilt": []}
         remove_leftovers(out)
-        workers.prestart()
         try:
             prefs = select_prefectures(raw, pref_codes)
+            if len(prefs) >= PARALLEL_FROM:
+                workers.prestart()   # the worker pools of a national run fork from it
             cache = out / cache_mod.CACHE_DIR
             changed = None if force else changed_prefectures(raw, out, man, prefs)
             if changed:

@@ -167,8 +167,9 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
             if previous is not None:
                 runs.record(out_dir, run_info, "unchanged", fingerprint=fp, summary=previous)
                 return {**previous, "unchanged": True, "rebuilt": []}
-            workers.prestart()
             selected = pipeline.select_prefectures(raw_dir, prefs)
+            if len(selected) >= pipeline.PARALLEL_FROM:
+                workers.prestart()   # the worker pools of a national run fork from it
             changed = plan_rebuild(raw_dir, out_dir, man, selected, force)
             touched = [p for p in selected if p.code in changed] if changed else selected
             cache = out_dir / CACHE_DIR  # parsed reference files and links, keyed on content
