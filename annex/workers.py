@@ -1,8 +1,9 @@
 """Independent jobs (a 名簿 workbook to parse, a prefecture to link) spread over the machine's cores.
 
-Worker processes are spawned, not forked: polars' thread pool does not survive a fork. A worker costs about a
-second to start (imports), so small runs stay in this process. ANNEX_WORKERS=1 keeps everything in-process
-(debugging, profiling); ANNEX_WORKERS=N caps the workers.
+Worker processes are never forked from this process: polars' thread pool does not survive a fork. The pools
+fork from a fork server that has only imported the pipeline (_context); the helper of a few-prefecture run is
+spawned (it imports, ~0.8 s, while the run goes on), so small runs stay in this process. ANNEX_WORKERS=1 keeps
+everything in-process (debugging, profiling); ANNEX_WORKERS=N caps the workers.
 """
 from __future__ import annotations
 
