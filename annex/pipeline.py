@@ -211,7 +211,7 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
             done.append((link_prefecture(ref, p, cache, helper, inst_found), reports))
         per_pref, checked = [links for links, _ in done], [reports.result() for _, reports in done]
         if returns_dir is not None:
-            returns.write_into(returns_dir, returns_dir.parent, checked, ref.index, {p.code: p.name for p in prefs})
+            returns.write_into(returns_dir, checked, ref.index, {p.code: p.name for p in prefs})
         return per_pref, checked
     weights = {p.code: ref.of_prefecture("notifications", p.code).height for p in prefs}
     batches = batches_of(prefs, weights, workers.worker_count(len(prefs)))
@@ -276,7 +276,7 @@ def _refresh_batch(refs: list[ReferenceData], prefs: list[Prefecture], cache: Pa
     links = [link_prefecture(ref, pref, cache) for ref, pref in zip(refs, prefs)]
     reports = reports_of_many(refs, prefs, [found.institutions for found in links])
     if returns_dir is not None:
-        returns.write_into(returns_dir, returns_dir.parent, reports, refs[0].index, {p.code: p.name for p in prefs})
+        returns.write_into(returns_dir, reports, refs[0].index, {p.code: p.name for p in prefs})
     return list(zip(links, reports))
 
 

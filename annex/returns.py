@@ -55,7 +55,7 @@ def prepare(out_dir: Path, per_pref: list[PrefectureReports], index: Municipalit
     changes): (that folder, the final paths). The caller swaps it in with publish() and discard()s it."""
     tmp = new_folder(out_dir)
     try:
-        return tmp, write_into(tmp, out_dir, per_pref, index, pref_names, today)
+        return tmp, write_into(tmp, per_pref, index, pref_names, today)
     except BaseException:
         discard(tmp)
         raise
@@ -69,12 +69,13 @@ def new_folder(out_dir: Path) -> Path:
     return tmp
 
 
-def write_into(tmp: Path, out_dir: Path, per_pref: list[PrefectureReports], index: MunicipalityIndex,
+def write_into(tmp: Path, per_pref: list[PrefectureReports], index: MunicipalityIndex,
                pref_names: dict[str, str], today: dt.date | None = None) -> list[Path]:
     """The return workbooks of these prefectures' senders into a folder from new_folder() (files are named
-    <pref>_<sender>.xlsx, so workers may fill one folder with different prefectures): their final paths."""
+    <pref>_<sender>.xlsx, so workers may fill one folder with different prefectures): their final paths,
+    in the returns/ folder beside it."""
     today = today or dt.date.today()
-    final = out_dir / RETURNS_DIR
+    final = tmp.parent / RETURNS_DIR
     written = []
     for pr in per_pref:
         groups: dict[str, list[ReportFile]] = {}
