@@ -37,6 +37,33 @@ def inst_code_check_ok(code: str) -> bool:
     return luhn_check_digit(body) == int(code[9])
 
 
+def inst_codes_check_ok(codes: "pl.Series") -> "pl.Series":
+    """inst_code_check_ok of each value, for the 名簿's 1.5 M rows: ten ASCII digits (all but a few) column-wise —
+    the same Luhn sum; both bodies end at digit 9, so a digit is doubled when its position in the code is
+    even —, any other text through inst_code_check_ok itself (Python's \\d takes full-width digits too)."""
+    import polars as pl
+
+    code, number = pl.col("code"), pl.col("number")
+
+    def digit(p: int) -> pl.Expr:
+        d = number // 10 ** (9 - p) % 10
+        return (d * 2 - pl.when(d * 2 > 9).then(9).otherwise(0)) if p % 2 == 0 else d
+
+    df = pl.DataFrame({"code": codes}, schema={"code": pl.String}).with_columns(
+        ascii10=code.str.contains(r"^[0-9]{10}$").fill_null(False))
+    df = df.with_columns(number=pl.when("ascii10").then(code).cast(pl.Int64))
+    short = (number // 10**8).is_in([int(p) for p in _SHORT_LUHN_PREFS])
+    total = pl.sum_horizontal(digit(p) for p in range(3, 9)) + \
+        pl.when(short).then(0).otherwise(pl.sum_horizontal(digit(p) for p in range(3)))
+    ok = df.select(((10 - total % 10) % 10 == digit(9)).alias("ok"))["ok"]
+    other = df.select((~pl.col("ascii10") & code.is_not_null()).alias("other"))["other"]
+    if other.any():
+        slow = {c: inst_code_check_ok(c) for c in codes.filter(other).unique().to_list()}
+        ok = df.with_columns(ok=ok).select(pl.coalesce(
+            "ok", code.replace_strict(slow, default=None, return_dtype=pl.Boolean)))["ok"]
+    return ok.fill_null(False).rename(codes.name)
+
+
 @lru_cache(maxsize=262144)
 def parse_inst_number(raw: object) -> str | None:
     """医療機関番号 as the bureaus write it -> its 7 digits (郡市区 2 + 機関 4 + check 1).

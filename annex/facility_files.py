@@ -5,6 +5,7 @@ import datetime as dt
 import re
 import zipfile
 import zlib
+from operator import itemgetter
 from pathlib import Path
 
 import polars as pl
@@ -118,6 +119,11 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
                            rows_in=body, empty_schema=empty)
     idx = {HEADER[h]: i for i, h in enumerate(header) if h in HEADER}
     res = ReadResult("facility_file", str(path), pl.DataFrame(schema=empty), notes, as_of=snapshot.isoformat())
+    # each row kept as a list of its stripped fields in idx's order (140,000 clinics and dental clinics
+    # nationally: no dict per row), then its line number
+    columns = list(idx)
+    pick = itemgetter(*idx.values())         # REQUIRED makes idx hold several columns: pick gives a tuple
+    at_pref, at_id = columns.index("pref_code"), columns.index("facility_id")
     rows, seen = [], {}
     try:
         for line, fields in records:
@@ -130,16 +136,16 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
                                             f"列の数が見出し（{len(header)}列）と合いません（{len(fields)}列）。"
                                             "区切り文字か引用符が崩れています。"))
                 continue
-            rec = {c: fields[i].strip() for c, i in idx.items()}
-            if prefs is not None and rec["pref_code"] not in prefs:
+            rec = [f.strip() for f in pick(fields)]
+            if prefs is not None and rec[at_pref] not in prefs:
                 res.out_of_scope += 1
                 continue
-            first = seen.setdefault(rec["facility_id"], line)
-            if first != line and rec["facility_id"]:
-                res.findings.append(finding(path, None, line, "ID", rec["facility_id"], "duplicate_id",
+            first = seen.setdefault(rec[at_id], line)
+            if first != line and rec[at_id]:
+                res.findings.append(finding(path, None, line, "ID", rec[at_id], "duplicate_id",
                                             f"同じIDの行が{first}行目にもあります。最初の行を使います。"))
                 continue
-            rec["source_row"] = line
+            rec.append(line)
             rows.append(rec)
     except Exception as exc:  # csv.Error on a truncated quote etc.: keep what was read, report the rest
         res.findings.append(finding(path, None, None, None, None, "csv_syntax",
@@ -149,7 +155,8 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
                                     "見出し行だけでデータ行がありません。この種類の施設はすべて紐付けの対象外になります。",
                                     severity="warning"))
     schema = {c: pl.String for c in HEADER.values()} | {"source_row": pl.Int64}
-    df = pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema)
+    df = pl.DataFrame(rows, schema={c: schema[c] for c in [*columns, "source_row"]}, orient="row")
+    df = df.with_columns(pl.lit(None, pl.String).alias(c) for c in schema if c not in df.columns).select(list(schema))
     ok, found = validate(df, FacilityFile, str(path), sheet_col="-")
     res.findings += found
     out = ok.with_columns(
@@ -159,8 +166,7 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
         pl.col("beds_raw").replace("", None).cast(pl.Int32, strict=False).alias("beds"),
         pl.lit(snapshot).alias("snapshot"),
         pl.lit(str(path)).alias("source_file"),
-        (pl.col("pref_code") + pl.col("city_code")).map_elements(codes.muni_code6, return_dtype=pl.String)
-        .alias("municipality_code"),
+        _per_value(pl.col("pref_code") + pl.col("city_code"), codes.muni_code6).alias("municipality_code"),
     ).with_columns(
         # the publisher writes 0.0,0.0 for a facility without coordinates
         pl.when((pl.col("lat") == 0) & (pl.col("lon") == 0)).then(None).otherwise(pl.col("lat")).alias("lat"),
@@ -175,19 +181,23 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
 
 def _check_municipality(df: pl.DataFrame, muni_current, file: str) -> tuple[pl.DataFrame, list[dict]]:
     """Unknown municipality codes reject the row; abolished ones (浜松市の旧区) are mapped with a warning."""
-    out, keep, codes_now = [], [], []
-    for code, row, addr in df.select("municipality_code", "source_row", "address").iter_rows():
-        now = muni_current(code)
+    df = df.with_columns(_per_value(pl.col("municipality_code"), muni_current).alias("now"))
+    out = []
+    for code, row, now in df.filter(pl.col("now").is_null() | (pl.col("now") != pl.col("municipality_code"))) \
+            .select("municipality_code", "source_row", "now").iter_rows():
         if now is None:
             out.append(finding(file, None, row, "市区町村コード", code[2:5], "municipality_unknown",
                                f"市区町村コード {code[2:5]}（団体コード {code}）は市区町村マスタにありません。"))
-            keep.append(False)
         else:
-            if now != code:
-                out.append(finding(file, None, row, "市区町村コード", code[2:5], "municipality_abolished",
-                                   f"団体コード {code} は廃止されたコードです。後継の {now} として扱います。",
-                                   severity="warning"))
-            keep.append(True)
-        codes_now.append(now)
-    df = df.with_columns(pl.Series("municipality_code", codes_now, dtype=pl.String))
-    return df.filter(pl.Series(keep, dtype=pl.Boolean)), out
+            out.append(finding(file, None, row, "市区町村コード", code[2:5], "municipality_abolished",
+                               f"団体コード {code} は廃止されたコードです。後継の {now} として扱います。",
+                               severity="warning"))
+    return df.filter(pl.col("now").is_not_null()).with_columns(pl.col("now").alias("municipality_code")).drop("now"), out
+
+
+def _per_value(expr: pl.Expr, func) -> pl.Expr:
+    """func (str -> str | None) applied once per distinct value of a text column (municipality codes repeat)."""
+    def apply(s: pl.Series) -> pl.Series:
+        mapping = {u: func(u) for u in s.unique().drop_nulls().to_list()}
+        return s.replace_strict(mapping, default=None, return_dtype=pl.String)
+    return expr.map_batches(apply, return_dtype=pl.String)

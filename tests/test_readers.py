@@ -266,6 +266,27 @@ def test_meibo_messy(tmp_path, fmt):
     assert res.as_of == "2026-08-01"
 
 
+def test_meibo_copy_is_a_whole_row_again(tmp_path):
+    """Only a row equal to an earlier one in every column is a copy: rows 6 and 7 share 番号, 受理記号, 受理番号 and
+    算定開始 with row 5 but differ in 届出名称 or 住所 (the reader pre-selects copies on those four columns)."""
+    p = tmp_path / "shisetsu-touhoku-ika-r0808.xlsx"
+    wb = xlsxwriter.Workbook(p)
+    ws = wb.add_worksheet("岩手県")
+    ws.write_row(3, 0, ["項番", "都道府県コード", "医療機関番号", "医療機関名称", "医療機関所在地（住所）",
+                        "受理届出名称", "受理記号", "受理番号", "算定開始年月日"])
+    row = [1, "03", "01-1030-9", "遠山病院", "盛岡市下ノ橋町6番14号", "在宅療養支援病院", "支援病３", "第1号", "2024/4/1"]
+    ws.write_row(4, 0, row)                                                      # row 5
+    ws.write_row(5, 0, [*row[:5], "在宅療養支援病院（再届）", *row[6:]])           # row 6: another 届出名称
+    ws.write_row(6, 0, [*row[:4], "盛岡市下ノ橋町6番15号", *row[5:]])              # row 7: another address
+    ws.write_row(7, 0, row)                                                      # row 8: a copy of row 5
+    wb.close()
+    res = read_meibo(p, {"03"})
+    assert_balanced(res)
+    assert [(f["rule"], f["row"]) for f in res.findings] == [("duplicate_row", 8)]
+    assert "5行目と同じ行" in res.findings[0]["message"]
+    assert res.accepted["source_row"].to_list() == [5, 6, 7]
+
+
 def test_meibo_missing_column_and_corrupt(tmp_path):
     p = tmp_path / "m.xlsx"
     wb = xlsxwriter.Workbook(p)
