@@ -17,6 +17,8 @@ _VARIANTS = str.maketrans({
     "ヶ": "ケ", "ヵ": "カ", "𠮷": "吉", "塚": "塚", "舘": "館", "龍": "竜",
 })
 
+_VARIANT_CHARS = re.compile("[" + re.escape("".join(chr(c) for c in _VARIANTS)) + "]")
+
 # Dashes used interchangeably in addresses (U+2010, U+2011, U+2012, U+2013, U+2014, U+2015, U+2212,
 # U+FF0D, U+30FC and the half-width prolonged sound mark U+FF70).
 _DASHES = "‐‑‒–—―−－ーｰ"
@@ -30,6 +32,10 @@ _KANJI_UNITS = {"十": 10, "百": 100, "千": 1000}
 _KANJI_NUM = "〇零一二三四五六七八九十百千"
 
 
+# the private-use areas of is_private_use(), as one character class (finding 外字, removing them from a key)
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
+
+
 def is_private_use(ch: str) -> bool:
     """True for characters of the Unicode private-use areas (外字 in Japanese government data)."""
     cp = ord(ch)
@@ -37,7 +43,7 @@ def is_private_use(ch: str) -> bool:
 
 
 def has_gaiji(text: str | None) -> bool:
-    return bool(text) and any(is_private_use(c) for c in text)
+    return bool(text) and _PRIVATE_USE.search(text) is not None
 
 
 def kanji_to_int(s: str) -> int:
@@ -66,8 +72,6 @@ def kanji_numerals_in_address(text: str) -> str:
 
 
 _KANJI_RUN = re.compile("[" + _KANJI_NUM + "]+")
-# the private-use areas of is_private_use(), as one character class (removing 外字 from a key)
-_PRIVATE_USE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
 
 
 def _all_kanji_numerals(text: str) -> str:
@@ -82,7 +86,9 @@ def basic(text: str | None) -> str:
     if not text:
         return ""
     # NFKC leaves private-use code points untouched, so 外字 survive normalisation.
-    t = unicodedata.normalize("NFKC", str(text)).translate(_VARIANTS)
+    t = unicodedata.normalize("NFKC", str(text))
+    if _VARIANT_CHARS.search(t):   # translate() looks every character up: only where there is one to replace
+        t = t.translate(_VARIANTS)
     t = _SPACES.sub("", t)
     t = _DASH_AFTER_DIGIT.sub("-", t)
     # removing a space can bring a combining mark next to a letter: normalise once more so the key is stable
@@ -106,6 +112,7 @@ _CORP_RE = re.compile(
 _CORP_TYPE_ONLY = re.compile("^(?:" + "|".join(map(re.escape, _CORP_TYPES)) + ")")
 # "(財団)" / "(社団)" annotations and similar legal remarks in brackets.
 _LEGAL_PAREN = re.compile(r"\((?:財団|社団|医療法人|社会医療法人|一般|公益)[^)]*\)")
+_BODY_END = re.compile(r"(?:会|団|法人)$")   # the first word names a corporate body
 _PUBLIC_OWNER = re.compile(r"^(?:.{0,16}?(?:企業団|組合)立|.{0,6}?[都道府県市町村]立|国民健康保険|国保|公立)")
 
 
@@ -120,8 +127,7 @@ def strip_corporate(name: str) -> str:
     t = unicodedata.normalize("NFKC", str(name)).translate(_VARIANTS).strip()
     t = _LEGAL_PAREN.sub("", t)
     parts = [p for p in _SPACES.split(t) if p]
-    if len(parts) > 1 and (any(parts[0].startswith(c) for c in _CORP_TYPES)
-                           or re.search(r"(?:会|団|法人)$", parts[0])):
+    if len(parts) > 1 and (parts[0].startswith(_CORP_TYPES) or _BODY_END.search(parts[0])):
         # "医療法人 博愛会 横浜病院", "社会医療法人近森会 近森病院": the facility is the last word
         t = parts[-1] if len(parts[-1]) >= 2 else "".join(parts[1:])
     else:
@@ -218,12 +224,22 @@ def address_parts(key: str) -> tuple[str, str]:
 
     南畑32地割字南桝沢265 -> ('南畑', '32地割265'); 渋民字大前田53-2 -> ('渋民', '53-2'); 潮見台 -> ('潮見台', '').
     """
-    m = re.search(r"\d", key)
+    m = _DIGIT.search(key)
     head, nums = (key[:m.start()], key[m.start():]) if m else (key, "")
-    head = re.sub(r"^大字", "", head)
-    head = re.split(r"大字|字", head, maxsplit=1)[0]
-    nums = re.sub(r"(?:大字|字)[^\d-]*", "", nums)
+    head = _OAZA_START.sub("", head)
+    head = _AZA.split(head, maxsplit=1)[0]
+    nums = _AZA_NAME.sub("", nums)
     return head, nums
+
+
+_DIGIT = re.compile(r"\d")
+_OAZA_START = re.compile(r"^大字")
+_AZA = re.compile(r"大字|字")
+_AZA_NAME = re.compile(r"(?:大字|字)[^\d-]*")
+_CLINIC_END = re.compile("(診療所|クリニック|医院|クリニーク)(分院|本院)?$")
+_HOSPITAL_END = re.compile("病院(分院|本院)?$")
+_CLINIC_WORD = re.compile("診療所|クリニック|医院|クリニーク")
+_CLINIC_WORD_SHORT = re.compile("診療所|クリニック|医院")
 
 
 def kind_hint(name: str | None) -> str | None:
@@ -231,11 +247,11 @@ def kind_hint(name: str | None) -> str | None:
     t = basic(name)
     # what the name ends with decides: 竹本病院附属富山クリニック is a clinic, 〇〇医院 is a clinic,
     # 〇〇クリニック病院 a hospital; only then whatever it contains
-    if re.search("(診療所|クリニック|医院|クリニーク)(分院|本院)?$", t):
+    if _CLINIC_END.search(t):
         return "clinic"
-    if re.search("病院(分院|本院)?$", t) or "病院" in t and not re.search("診療所|クリニック|医院", t):
+    if _HOSPITAL_END.search(t) or "病院" in t and not _CLINIC_WORD_SHORT.search(t):
         return "hospital"
-    if re.search("診療所|クリニック|医院|クリニーク", t):
+    if _CLINIC_WORD.search(t):
         return "clinic"
     return None
 
