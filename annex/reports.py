@@ -117,9 +117,8 @@ def read_grids(path: Path) -> list[Grid]:
     if suffix not in (".xlsx", ".xlsm", ".xls"):
         raise UnreadableReport("報告は Excel（.xlsx・.xls）か CSV で提出してください。")
     try:  # corrupt, encrypted, bomb-sized or mislabelled files; calamine's panics on damaged .xls
-        wb = workbooks.open_workbook(path)
+        wb, info = workbooks.open_with_info(path)
         meta = {m.name: m for m in wb.sheets_metadata}
-        info = workbooks.inspect_xlsx(path)
         grids = []
         for name in wb.sheet_names:
             sheet = workbooks.get_sheet(wb, name)

@@ -50,18 +50,20 @@ def _encrypted(path: Path) -> bool:
         return ENCRYPTED_STREAM in f.read(64 * 1024 * 1024)
 
 
-def _check_zip(path: Path) -> None:
-    """An .xlsx is a zip: refuse members with ../ paths or bomb-sized declared sizes before opening it."""
+def _check_zip(path: Path, inspect: bool = False) -> XlsxInfo:
+    """An .xlsx is a zip: refuse members with ../ paths or bomb-sized declared sizes before opening it.
+    inspect: also read what calamine does not tell (_inspect: hidden rows, external links) from the same zip."""
     try:
-        with zipfile.ZipFile(path) as z:
-            infos = z.infolist()
+        z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return  # not a readable zip: calamine says what is wrong with it
-    for info in infos:
-        try:
-            check_zip_member(info)
-        except zipfile.BadZipFile as exc:
-            raise WorkbookError(f"{UNREADABLE}: {exc}") from None
+        return XlsxInfo()  # not a readable zip: calamine says what is wrong with it
+    with z:
+        for info in z.infolist():
+            try:
+                check_zip_member(info)
+            except zipfile.BadZipFile as exc:
+                raise WorkbookError(f"{UNREADABLE}: {exc}") from None
+        return _inspect(z) if inspect else XlsxInfo()
 
 
 def check_xlsx_zip(path: str | Path) -> None:
@@ -70,10 +72,16 @@ def check_xlsx_zip(path: str | Path) -> None:
 
 
 def open_workbook(path: str | Path) -> CalamineWorkbook:
+    return open_with_info(path, inspect=False)[0]
+
+
+def open_with_info(path: str | Path, inspect: bool = True) -> tuple[CalamineWorkbook, XlsxInfo]:
+    """The workbook, and (inspect) its hidden rows and external links, the zip opened once for the checks and
+    the inspection (1,851 reports nationally)."""
     path = Path(path)
-    _check_zip(path)
+    info = _check_zip(path, inspect)
     try:
-        return call(CalamineWorkbook.from_path, str(path))
+        return call(CalamineWorkbook.from_path, str(path)), info
     except WorkbookError:
         if _encrypted(path):
             raise WorkbookError(PASSWORD) from None
@@ -108,28 +116,27 @@ def _unescape(s: str) -> str:
     return s.replace("&quot;", '"').replace("&apos;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def inspect_xlsx(path: str | Path) -> XlsxInfo:
-    """Hidden rows and external links of an .xlsx, read from its XML (empty for .xls or anything unreadable)."""
+def _inspect(z: zipfile.ZipFile) -> XlsxInfo:
+    """Hidden rows and external links of an .xlsx, read from its XML (empty for anything unreadable)."""
     info = XlsxInfo()
     try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            info.external_links = any(n.startswith("xl/externalLinks/") for n in names)
-            book = z.read("xl/workbook.xml").decode("utf-8", "replace")
-            rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-            target = {(m[0] or m[3]): (m[1] or m[2]) for m in _REL.findall(rels)}
-            for m in _SHEET.findall(book):
-                name, rid = (m[0], m[1]) if m[0] else (m[3], m[2])
-                t = target.get(rid, "")
-                member = t.lstrip("/") if t.startswith("/") else "xl/" + t
-                if member not in names:
-                    continue
-                xml = z.read(member).decode("utf-8", "replace")
-                rows = {int(r.group(1)) for h in _HIDDEN_ROW.finditer(xml) if (r := _ROW_NUMBER.search(h.group(0)))}
-                if rows:
-                    info.hidden_rows[_unescape(name)] = rows
-                if _EXTERNAL_FORMULA.search(xml):
-                    info.external_links = True
+        names = set(z.namelist())
+        info.external_links = any(n.startswith("xl/externalLinks/") for n in names)
+        book = z.read("xl/workbook.xml").decode("utf-8", "replace")
+        rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+        target = {(m[0] or m[3]): (m[1] or m[2]) for m in _REL.findall(rels)}
+        for m in _SHEET.findall(book):
+            name, rid = (m[0], m[1]) if m[0] else (m[3], m[2])
+            t = target.get(rid, "")
+            member = t.lstrip("/") if t.startswith("/") else "xl/" + t
+            if member not in names:
+                continue
+            xml = z.read(member).decode("utf-8", "replace")
+            rows = {int(r.group(1)) for h in _HIDDEN_ROW.finditer(xml) if (r := _ROW_NUMBER.search(h.group(0)))}
+            if rows:
+                info.hidden_rows[_unescape(name)] = rows
+            if _EXTERNAL_FORMULA.search(xml):
+                info.external_links = True
     except Exception:  # best effort: damaged parts (zlib.error, KeyError, …) are calamine's to report
         return XlsxInfo()
     return info
