@@ -290,57 +290,69 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list):
 
 # --- queries -------------------------------------------------------------------------------------
 # 圏域 in the order of their first municipality code (the prefecture's own order), not by name
-AREA_ORDER = """area_order AS (SELECT home_care_area, min(municipality_code) AS area_key
-                               FROM areas WHERE pref_code = $pref GROUP BY home_care_area)"""
+AREA_ORDER = """area_order AS (SELECT pref_code, home_care_area, min(municipality_code) AS area_key
+                               FROM areas WHERE pref_code IN (SELECT unnest($prefs)) GROUP BY ALL)"""
+# Each sheet's rows come from one query over every prefecture being written (pref_code first, ordered by it):
+# a query costs 2–4 ms whatever its rows, and 47 workbooks asked ~850 of them
 
 
-def _institution_rows(con, pref_code: str) -> list[Row]:
+def _by_pref(data: list[tuple], pref_codes: list[str], make) -> dict[str, list]:
+    """Rows (pref_code first) -> {pref_code: [make(rest of the row), …]} in their order; [] for a prefecture
+    without rows."""
+    out: dict[str, list] = {code: [] for code in pref_codes}
+    for code, *rest in data:
+        out[code].append(make(*rest))
+    return out
+
+
+def _institution_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
     data = con.execute(f"""
         WITH {AREA_ORDER}
-        SELECT i.home_care_area, i.municipality_name, i.name, i.address, i.shien_label, i.kouhou_byoin, i.inpatient,
+        SELECT i.pref_code, i.home_care_area, i.municipality_name, i.name, i.address, i.shien_label, i.kouhou_byoin, i.inpatient,
                i.torikumi_1, i.torikumi_2, i.torikumi_3, i.torikumi_4, i.torikumi_5, i.torikumi_6, i.senders_text,
                i.municipality_code
-        FROM annex_institutions i LEFT JOIN area_order o ON o.home_care_area = i.home_care_area
-        WHERE i.pref_code = $pref
-        ORDER BY o.area_key NULLS LAST, i.home_care_area, i.municipality_code NULLS LAST,
+        FROM annex_institutions i
+        LEFT JOIN area_order o ON o.pref_code = i.pref_code AND o.home_care_area = i.home_care_area
+        WHERE i.pref_code IN (SELECT unnest($prefs))
+        ORDER BY i.pref_code, o.area_key NULLS LAST, i.home_care_area, i.municipality_code NULLS LAST,
                  CASE WHEN i.shien_symbol LIKE '支援病%' THEN 0 WHEN i.shien_symbol LIKE '支援診%' THEN 1 ELSE 2 END,
-                 i.shien_symbol, i.inst_code""", {"pref": pref_code}).fetchall()
-    rows = []
-    for (area, muni, name, address, label, kouhou, inpatient, t1, t2, t3, t4, t5, t6, senders, muni_code) in data:
-        rows.append(Row([area, muni, name, address, label or "―", _flag(kouhou),
-                         "不明" if inpatient is None else _flag(inpatient),
-                         *(_flag(t) for t in (t1, t2, t3, t4, t5, t6)), senders],
-                        groups=(area, muni_code or muni)))
-    return rows
+                 i.shien_symbol, i.inst_code""", {"prefs": pref_codes}).fetchall()
+
+    def row(area, muni, name, address, label, kouhou, inpatient, t1, t2, t3, t4, t5, t6, senders, muni_code):
+        return Row([area, muni, name, address, label or "―", _flag(kouhou), "不明" if inpatient is None else _flag(inpatient),
+                    *(_flag(t) for t in (t1, t2, t3, t4, t5, t6)), senders], groups=(area, muni_code or muni))
+    return _by_pref(data, pref_codes, row)
 
 
-def _hub_rows(con, pref_code: str) -> list[Row]:
+def _hub_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
     data = con.execute("""
-        SELECT name, hub_kind, area_names, array_to_string(home_care_areas, '・'), operator, operator_kind,
+        SELECT pref_code, name, hub_kind, area_names, array_to_string(home_care_areas, '・'), operator, operator_kind,
                start_fy_wareki, start_fy, start_text, same_as_program, same_as_institution,
                torikumi_1, torikumi_2, torikumi_3, torikumi_4, torikumi_5, senders_text
-        FROM annex_hubs WHERE pref_code = ? ORDER BY area_codes[1], name, hub_id""", [pref_code]).fetchall()
-    rows = []
-    for (name, kind, area_names, areas, operator, op_kind, fy_wareki, fy, start_text, same_prog, same_inst,
-         t1, t2, t3, t4, t5, senders) in data:
+        FROM annex_hubs WHERE pref_code IN (SELECT unnest($prefs))
+        ORDER BY pref_code, area_codes[1], name, hub_id""", {"prefs": pref_codes}).fetchall()
+
+    def row(name, kind, area_names, areas, operator, op_kind, fy_wareki, fy, start_text, same_prog, same_inst,
+            t1, t2, t3, t4, t5, senders):
         start = f"{fy_wareki}\n（{fy}）" if fy_wareki else (start_text or "")  # 2 lines: keeps the column narrow
-        rows.append(Row([name, kind or "未記入", area_names, areas, operator, op_kind or "未記入", start,
-                         _flag(same_prog), _flag(same_inst), *(_flag(t) for t in (t1, t2, t3, t4, t5)), senders]))
-    return rows
+        return Row([name, kind or "未記入", area_names, areas, operator, op_kind or "未記入", start,
+                    _flag(same_prog), _flag(same_inst), *(_flag(t) for t in (t1, t2, t3, t4, t5)), senders])
+    return _by_pref(data, pref_codes, row)
 
 
-def _coverage_rows(con, pref_code: str) -> list[Row]:
+def _coverage_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
     data = con.execute("""
-        SELECT home_care_area, municipality_names, institutions, hubs, meets_rule, gap
-        FROM coverage WHERE pref_code = ? ORDER BY municipality_codes[1]""", [pref_code]).fetchall()
-    rows = []
-    for area, munis, inst, hubs, meets, gap in data:
-        row = Row([area, munis, inst, hubs, "満たす" if meets else "満たさない", gap or ""])
+        SELECT pref_code, home_care_area, municipality_names, institutions, hubs, meets_rule, gap
+        FROM coverage WHERE pref_code IN (SELECT unnest($prefs))
+        ORDER BY pref_code, municipality_codes[1]""", {"prefs": pref_codes}).fetchall()
+
+    def row(area, munis, inst, hubs, meets, gap):
+        r = Row([area, munis, inst, hubs, "満たす" if meets else "満たさない", gap or ""])
         if not meets:
-            row.props = {"bg_color": FAIL_FILL}
-            row.cell_props = {4: {"bold": True, "font_color": FAIL_FONT}}
-        rows.append(row)
-    return rows
+            r.props = {"bg_color": FAIL_FILL}
+            r.cell_props = {4: {"bold": True, "font_color": FAIL_FONT}}
+        return r
+    return _by_pref(data, pref_codes, row)
 
 
 RESOURCE_FIELDS = ["shien_byo_1", "shien_byo_2", "shien_byo_3", "shien_shin_1", "shien_shin_2", "shien_shin_3",
@@ -348,44 +360,46 @@ RESOURCE_FIELDS = ["shien_byo_1", "shien_byo_2", "shien_byo_3", "shien_shin_1", 
 RESOURCE_LABELS = ["支援病1", "支援病2", "支援病3", "支援診1", "支援診2", "支援診3", "在医総管", "在後病"]
 
 
-def _resource_rows(con, pref_code: str) -> list[Row]:
+def _resource_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
     data = con.execute(f"""
         WITH {AREA_ORDER}
-        SELECT r.level, r.home_care_area, r.municipality_code, r.label, {', '.join('r.' + f for f in RESOURCE_FIELDS)}
-        FROM resource_counts r LEFT JOIN area_order o ON o.home_care_area = r.home_care_area
-        WHERE r.pref_code = $pref
-        ORDER BY r.level = 'prefecture', o.area_key, r.home_care_area, r.level = 'area', r.municipality_code
-        """, {"pref": pref_code}).fetchall()
-    rows = []
-    for level, area, muni_code, label, *counts in data:
+        SELECT r.pref_code, r.level, r.home_care_area, r.municipality_code, r.label, {', '.join('r.' + f for f in RESOURCE_FIELDS)}
+        FROM resource_counts r
+        LEFT JOIN area_order o ON o.pref_code = r.pref_code AND o.home_care_area = r.home_care_area
+        WHERE r.pref_code IN (SELECT unnest($prefs))
+        ORDER BY r.pref_code, r.level = 'prefecture', o.area_key, r.home_care_area, r.level = 'area',
+                 r.municipality_code
+        """, {"prefs": pref_codes}).fetchall()
+
+    def row(level, area, muni_code, label, *counts):
         if level == "municipality":
-            rows.append(Row([area, label, *counts], groups=(area, muni_code)))
-        elif level == "area":
-            rows.append(Row([label, None, *counts], groups=(area, None), merge_label=2,
-                            props={"bold": True, "bg_color": SUBTOTAL_FILL}))
-        else:
-            rows.append(Row([label, None, *counts], groups=("\0prefecture",), merge_label=2,
-                            props={"bold": True, "bg_color": TOTAL_FILL}))
-    return rows
+            return Row([area, label, *counts], groups=(area, muni_code))
+        if level == "area":
+            return Row([label, None, *counts], groups=(area, None), merge_label=2,
+                       props={"bold": True, "bg_color": SUBTOTAL_FILL})
+        return Row([label, None, *counts], groups=("\0prefecture",), merge_label=2,
+                   props={"bold": True, "bg_color": TOTAL_FILL})
+    return _by_pref(data, pref_codes, row)
 
 
-def _candidate_rows(con, pref_code: str) -> list[Row]:
+def _candidate_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
     data = con.execute(f"""
         WITH {AREA_ORDER}
-        SELECT c.home_care_area, c.municipality_name, c.rule_step, c.rule, c.name, c.inst_municipality_name,
+        SELECT c.pref_code, c.home_care_area, c.municipality_name, c.rule_step, c.rule, c.name, c.inst_municipality_name,
                c.shien_symbol, c.reported, c.inst_code, c.municipality_code
-        FROM candidates c LEFT JOIN area_order o ON o.home_care_area = c.home_care_area
-        WHERE c.pref_code = $pref
-        ORDER BY o.area_key, c.home_care_area, c.municipality_code, c.rule_step,
-                 c.shien_symbol NULLS LAST, c.inst_code""", {"pref": pref_code}).fetchall()
-    rows = []
-    for area, muni, step, rule, name, inst_muni, symbol, reported, inst_code, muni_code in data:
-        row = Row([area, muni, step, rule, name, inst_muni, symbol,
-                   "" if inst_code is None else ("報告あり" if reported else "未報告")], groups=(area, muni_code))
+        FROM candidates c
+        LEFT JOIN area_order o ON o.pref_code = c.pref_code AND o.home_care_area = c.home_care_area
+        WHERE c.pref_code IN (SELECT unnest($prefs))
+        ORDER BY c.pref_code, o.area_key, c.home_care_area, c.municipality_code, c.rule_step,
+                 c.shien_symbol NULLS LAST, c.inst_code""", {"prefs": pref_codes}).fetchall()
+
+    def row(area, muni, step, rule, name, inst_muni, symbol, reported, inst_code, muni_code):
+        r = Row([area, muni, step, rule, name, inst_muni, symbol,
+                 "" if inst_code is None else ("報告あり" if reported else "未報告")], groups=(area, muni_code))
         if inst_code is not None and not reported:
-            row.cell_props = {7: {"bold": True, "font_color": NOT_REPORTED_FONT}}
-        rows.append(row)
-    return rows
+            r.cell_props = {7: {"bold": True, "font_color": NOT_REPORTED_FONT}}
+        return r
+    return _by_pref(data, pref_codes, row)
 
 
 def _table_exists(con, name: str) -> bool:
@@ -411,62 +425,75 @@ def _previous_run(con) -> str | None:
     return f"{when}、実行ID {str(run_id)[:8]}"
 
 
-def _changes(con, pref_code: str) -> tuple[list[Row], str, str]:
-    """Rows of the changes table for the prefecture, the note saying what they compare, and the text shown
+def _changes(con, pref_codes: list[str]) -> tuple[dict[str, list[Row]], str, str]:
+    """Rows of the changes table per prefecture, the note saying what they compare, and the text shown
     when there are none."""
     previous = _previous_run(con)
     what = f"前回の実行（{previous}）" if previous else "前回の実行結果"
     note = f"{what}と比べた、積極的役割を担う医療機関・連携を担う拠点の追加・削除と、届出・取組・事業区域・運営主体の変化。"
     if not _table_exists(con, "changes"):
-        return [], note, NO_CHANGES
+        return {code: [] for code in pref_codes}, note, NO_CHANGES
     data = con.execute("""
-        SELECT entity, change, "key", name, "before", "after" FROM changes WHERE pref_code = ?
-        ORDER BY entity DESC, change, "key" """, [pref_code]).fetchall()
-    rows = [Row([ENTITY_LABEL.get(_text(entity), _text(entity)), CHANGE_LABEL.get(_text(change), _text(change)),
-                 _text(key), _text(name), _text(before), _text(after)])
-            for entity, change, key, name, before, after in data]
-    return rows, note, NO_CHANGES if previous is None else "前回からの変更はありません。"
+        SELECT pref_code, entity, change, "key", name, "before", "after" FROM changes
+        WHERE pref_code IN (SELECT unnest($prefs))
+        ORDER BY pref_code, entity DESC, change, "key" """, {"prefs": pref_codes}).fetchall()
+
+    def row(entity, change, key, name, before, after):
+        return Row([ENTITY_LABEL.get(_text(entity), _text(entity)), CHANGE_LABEL.get(_text(change), _text(change)),
+                    _text(key), _text(name), _text(before), _text(after)])
+    return _by_pref(data, pref_codes, row), note, NO_CHANGES if previous is None else "前回からの変更はありません。"
 
 
-def _finding_rows(con, pref_code: str) -> list[Row]:
+def _finding_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
+    """Findings on a prefecture's own files (raw/<code>/…)."""
     data = con.execute("""
-        SELECT source_file, sheet, "row", "column", value, severity, message FROM findings
-        WHERE source_file LIKE ?
-        ORDER BY severity <> 'error', source_file, sheet NULLS FIRST, "row" NULLS FIRST, "column" """,
-                       [f"{pref_code}/%"]).fetchall()
-    rows = []
-    for source_file, sheet, row, column, value, severity, message in data:
+        SELECT p.pref_code, source_file, sheet, "row", "column", value, severity, message
+        FROM findings JOIN (SELECT unnest($prefs) AS pref_code) p ON starts_with(source_file, p.pref_code || '/')
+        ORDER BY p.pref_code, severity <> 'error', source_file, sheet NULLS FIRST, "row" NULLS FIRST, "column",
+                 message  -- two findings on one cell: in a fixed order""",
+                       {"prefs": pref_codes}).fetchall()
+
+    def row(source_file, sheet, row, column, value, severity, message):
         r = Row([Path(source_file).name, sheet or "", "全体" if row is None else row, column or "", value or "",
                  SEVERITY_LABEL.get(severity, severity), message or ""])
         if severity == "error":
             r.cell_props = {5: {"bold": True, "font_color": FAIL_FONT}}
-        rows.append(r)
-    return rows
+        return r
+    return _by_pref(data, pref_codes, row)
 
 
-def _sources(con, pref_code: str) -> list[tuple[str, str, dt.date | None]]:
+def _meibo_files(con, pref_codes: list[str]) -> dict[str, set[str]]:
+    """The 名簿 files each prefecture's notifications come from."""
+    return {code: set(files) for code, files in _by_pref(con.execute(
+        "SELECT DISTINCT pref_code, source_file FROM notifications WHERE pref_code IN (SELECT unnest($prefs))",
+        {"prefs": pref_codes}).fetchall(), pref_codes, lambda f: f).items()}
+
+
+def _sources(con, used: dict[str, set[str]]) -> dict[str, list[tuple[str, str, dt.date | None]]]:
     """(kind label, file name, as-of) of the reference files read; of the 名簿 only those the prefecture's
-    notifications come from (all of them if none do)."""
-    used_meibo = {f for (f,) in con.execute(
-        "SELECT DISTINCT source_file FROM notifications WHERE pref_code = ?", [pref_code]).fetchall()}
+    notifications come from (used: _meibo_files; all of them if none do)."""
     data = con.execute("""
         SELECT kind, source_file, as_of FROM source_files
         WHERE status = 'read' AND kind IN ('facility_file', 'meibo', 'code_list', 'municipalities')
         ORDER BY source_file""").fetchall()
     order = list(SOURCE_KINDS)
     data = sorted(data, key=lambda s: (order.index(s[0]), s[1]))
-    return [(SOURCE_KINDS[k], f, a) for k, f, a in data if k != "meibo" or not used_meibo or f in used_meibo]
+    return {code: [(SOURCE_KINDS[k], f, a) for k, f, a in data if k != "meibo" or not files or f in files]
+            for code, files in used.items()}
 
 
-def _meibo_as_of(con, pref_code: str) -> str:
-    dates = [d for (d,) in con.execute("""
-        SELECT DISTINCT s.as_of FROM source_files s
-        WHERE s.kind = 'meibo' AND s.status = 'read'
-          AND s.source_file IN (SELECT source_file FROM notifications WHERE pref_code = ?)
-        ORDER BY 1""", [pref_code]).fetchall()]
-    if not dates or any(d is None for d in dates):
-        return "時点不明"
-    return "・".join(to_wareki(d) for d in dates) + "時点"
+def _meibo_as_of(con, used: dict[str, set[str]]) -> dict[str, str]:
+    """The as-of dates of the 名簿 files each prefecture's notifications come from (used: _meibo_files)."""
+    as_of = dict(con.execute("SELECT source_file, as_of FROM source_files WHERE kind = 'meibo' AND status = 'read'")
+                 .fetchall())
+    out = {}
+    for code, files in used.items():
+        dates = {as_of[f] for f in files if f in as_of}
+        if not dates or None in dates:
+            out[code] = "時点不明"
+        else:
+            out[code] = "・".join(to_wareki(d) for d in sorted(dates)) + "時点"
+    return out
 
 
 COUNT_KEYS = ["institutions", "hubs", "areas", "areas_met", "errors", "warnings", "shien_byo", "shien_shin"]
@@ -496,7 +523,34 @@ def _counts(con, pref_codes: list[str]) -> dict[str, dict[str, int]]:
 
 
 # --- sheets --------------------------------------------------------------------------------------
-def _write_cover(ws: Worksheet, fmt: _Formats, con, pref_code: str, pref_name: str, as_of: dt.date,
+@dataclass
+class AnnexData:
+    """What the annex workbooks of some prefectures show, read from the built database in one query per kind
+    (annex_data): each sheet's rows per prefecture code."""
+    institutions: dict[str, list[Row]]
+    hubs: dict[str, list[Row]]
+    coverage: dict[str, list[Row]]
+    resources: dict[str, list[Row]]
+    candidates: dict[str, list[Row]]
+    changes: dict[str, list[Row]]
+    change_note: str
+    no_change: str
+    findings: dict[str, list[Row]]
+    sources: dict[str, list[tuple[str, str, dt.date | None]]]
+    meibo_as_of: dict[str, str]
+    counts: dict[str, dict[str, int]]
+
+
+def annex_data(con: duckdb.DuckDBPyConnection, pref_codes: list[str]) -> AnnexData:
+    used = _meibo_files(con, pref_codes)
+    changes, note, no_change = _changes(con, pref_codes)
+    return AnnexData(_institution_rows(con, pref_codes), _hub_rows(con, pref_codes), _coverage_rows(con, pref_codes),
+                     _resource_rows(con, pref_codes), _candidate_rows(con, pref_codes), changes, note, no_change,
+                     _finding_rows(con, pref_codes), _sources(con, used), _meibo_as_of(con, used),
+                     _counts(con, pref_codes))
+
+
+def _write_cover(ws: Worksheet, fmt: _Formats, data: AnnexData, pref_code: str, pref_name: str, as_of: dt.date,
                  pref_label: str) -> None:
     widths = [40, 50, 22]   # A: sheet / item / source, B: description / file, C: number / as-of
     for i, w in enumerate(widths):
@@ -543,7 +597,7 @@ def _write_cover(ws: Worksheet, fmt: _Formats, con, pref_code: str, pref_name: s
         row([name, desc], [f_cell, f_cell], [1, 2])
     r += 1
 
-    c = _counts(con, [pref_code])[pref_code]
+    c = data.counts[pref_code]
     line("概要", fmt.heading, 20)
     f_n = {u: fmt.get(**cell, align="right", indent=1, num_format=f'#,##0" {u}"') for u in ("機関", "拠点", "圏域", "件")}
     for label, n, unit in [
@@ -560,7 +614,7 @@ def _write_cover(ws: Worksheet, fmt: _Formats, con, pref_code: str, pref_name: s
 
     line("出典・データの時点", fmt.heading, 20)
     row(["資料", "ファイル", "時点"], [f_head, f_head, f_head], [1, 1, 1])
-    for kind, file, d in _sources(con, pref_code):
+    for kind, file, d in data.sources[pref_code]:
         row([kind, Path(file).name, to_wareki(d) if d else "時点不明"], [f_cell, f_cell, f_cell], [1, 1, 1])
     r += 1
     for text in [*ATTRIBUTION,
@@ -596,17 +650,19 @@ def _close(wb: xlsxwriter.Workbook, out_path: Path, ok: bool) -> None:
 
 
 def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, pref_name: str,
-                as_of: dt.date) -> Path:
+                as_of: dt.date, data: AnnexData | None = None) -> Path:
     """Write the annex workbook of one prefecture to out_path (the caller names it, see annex_file_name).
 
-    con is an open connection to the built annex.duckdb (read-only is enough)."""
+    con is an open connection to the built annex.duckdb (read-only is enough); data: annex_data() of several
+    prefectures including this one, when the caller writes several (else read here for this one)."""
     out_path = Path(out_path)
+    data = data or annex_data(con, [pref_code])
     as_of_text = f"{to_wareki(as_of)}現在"
     wb = xlsxwriter.Workbook(str(out_path), WORKBOOK_OPTIONS)
     ok = False
     try:
         fmt = _Formats(wb)
-        _write_cover(wb.add_worksheet(SHEET_COVER), fmt, con, pref_code, pref_name, as_of,
+        _write_cover(wb.add_worksheet(SHEET_COVER), fmt, data, pref_code, pref_name, as_of,
                      f"{pref_name}　{as_of_text}")
         sheet = partial(_table_sheet, wb, fmt, pref_name, as_of_text)
 
@@ -615,7 +671,7 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
                Col("所在地", cap=26), Col("種別", cap=32), Col("在後病", "flag", width=5),
                Col("入院機能", "flag", width=6), *(_torikumi(n) for n in range(1, 7)),
                Col("報告した\n医師会", cap=16)],
-              _institution_rows(con, pref_code),
+              data.institutions[pref_code],
               [_torikumi_note(INSTITUTION_TORIKUMI_SHORT),
                "種別：在宅療養支援病院（支援病）・在宅療養支援診療所（支援診）の届出（厚生局の名簿による。―は届出なし）。"
                "在後病：在宅療養後方支援病院。入院機能：病院または病床のある診療所に○"
@@ -626,21 +682,21 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
                Col("運営主体", cap=18), Col("運営主体の\n種別", cap=12), Col("開始年度", cap=12),
                Col("推進事業の\n実施主体と\n同一", "flag"), Col("積極的役割\nを担う医療\n機関と同一", "flag"),
                *(_torikumi(n) for n in range(1, 6)), Col("報告した\n市町村", cap=12)],
-              _hub_rows(con, pref_code),
+              data.hubs[pref_code],
               [_torikumi_note(HUB_TORIKUMI_SHORT),
                "推進事業：在宅医療・介護連携推進事業（介護保険法の地域支援事業）。開始年度は和暦（西暦）。"],
               "報告された拠点はありません。", freeze_cols=1)
         sheet(SHEET_COVERAGE, "圏域別の配置状況",
               [Col("在宅医療圏"), Col("市町村", cap=36), Col("積極的役割を\n担う医療機関\nの数", "number"),
                Col("連携を担う\n拠点の数", "number"), Col("指針の要件", "center"), Col("不足", cap=56)],
-              _coverage_rows(con, pref_code),
+              data.coverage[pref_code],
               ["指針の要件：在宅医療圏ごとに、積極的役割を担う医療機関と連携を担う拠点をそれぞれ1以上位置付ける。"
                "満たさない圏域は色付きで示す。拠点は事業区域が圏域に掛かれば数える。"],
               "在宅医療圏が設定されていません（areas.csv）。", freeze_cols=1)
         sheet(SHEET_RESOURCES, "在宅療養支援病院・診療所等の状況",
               [Col("圏域", group=0), Col("市町村", group=1), *(Col(lbl, "number") for lbl in RESOURCE_LABELS)],
-              _resource_rows(con, pref_code),
-              [f"厚生局の届出受理医療機関名簿（{_meibo_as_of(con, pref_code)}）から集計。支援診2は2ア・2イを含む。",
+              data.resources[pref_code],
+              [f"厚生局の届出受理医療機関名簿（{data.meibo_as_of[pref_code]}）から集計。支援診2は2ア・2イを含む。",
                "支援病＝在宅療養支援病院、支援診＝在宅療養支援診療所（1＝機能強化型・単独型、2＝機能強化型・連携型、"
                "3＝従来型）、在医総管＝在宅時医学総合管理料の届出、在後病＝在宅療養後方支援病院。単位：医療機関数。"],
               "在宅医療圏が設定されていません（areas.csv）。", freeze_cols=2)
@@ -648,20 +704,19 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
               [Col("圏域", group=0, cap=12), Col("市町村", group=1, cap=12), Col("段階", "center", group=1),
                Col("理由", group=1, cap=30), Col("医療機関名", cap=30), Col("所在市町村", cap=12),
                Col("受理記号", "center"), Col("報告の有無", "center")],
-              _candidate_rows(con, pref_code),
+              data.candidates[pref_code],
               ["選定の考え方：市町村ごとに 1 市町村内の在宅療養支援病院 → 2a 機能強化型の在宅療養支援診療所 → "
                "2b 従来型の在宅療養支援診療所 → 3 同じ二次医療圏の他市町村の支援病（なければ支援診）。"
                "報告の有無は、医師会から積極的役割を担う医療機関として報告されているか。"],
               "候補はありません。", freeze_cols=2)
-        change_rows, change_note, no_change = _changes(con, pref_code)
         sheet(SHEET_CHANGES, "前回からの変更",
               [Col("対象", min=10), Col("変更", min=8), Col("キー", cap=16, min=14), Col("名称", cap=34, min=30),
                Col("変更前", cap=30, min=24), Col("変更後", cap=30, min=24)],
-              change_rows, [change_note], no_change)
+              data.changes[pref_code], [data.change_note], data.no_change)
         sheet(SHEET_FINDINGS, "報告・設定ファイルの検証結果",
               [Col("ファイル", cap=30, min=20), Col("シート", cap=10), Col("行", "number"), Col("列", cap=18),
                Col("値", cap=24, min=10), Col("区分", "center"), Col("内容", cap=60, min=40)],
-              _finding_rows(con, pref_code),
+              data.findings[pref_code],
               ["要修正：その行（ファイル）は別表に載せていません。提出元に修正を依頼してください。"
                "要確認：取り込み済みですが内容の確認が必要です。行はファイルを開いたときの行番号です。"],
               "指摘事項はありません。")

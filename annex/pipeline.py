@@ -513,10 +513,11 @@ def write_workbooks(db: Path, out: Path, prefs: list[Prefecture], as_of: dt.date
     try:
         targets = [(p, out / annex_workbook.annex_file_name(p.code, p.name)) for p in prefs
                    if only is None or p.code in only]
+        data = annex_workbook.annex_data(con, [p.code for p, _ in targets]) if targets else None
         for p, final in targets:
             part = out / f".{final.name}.{uuid.uuid4().hex}.tmp"
             pairs.append((part, final))
-            annex_workbook.write_annex(con, part, p.code, p.name, as_of)
+            annex_workbook.write_annex(con, part, p.code, p.name, as_of, data)
         if len(prefs) > 1 and national:
             final = out / annex_workbook.NATIONAL_FILE_NAME
             part = out / f".{final.name}.{uuid.uuid4().hex}.tmp"
