@@ -13,7 +13,7 @@ import polars as pl
 
 from annex import codes, text
 from annex.csvio import EncodingError, decode, rows_with_line_numbers
-from annex.findings import ReadResult, failed_file, finding, validate
+from annex.findings import ReadResult, failed_file, finding, validate_each
 from annex.municipalities import MunicipalityIndex
 from schemas.area_config import AreaConfig
 
@@ -64,26 +64,47 @@ class Areas:
 
 
 def read_areas(path: Path, pref_code: str, index: MunicipalityIndex) -> tuple[ReadResult, Areas]:
+    return read_many_areas([(path, pref_code)], index)[0]
+
+
+def read_many_areas(files: list[tuple[Path, str]], index: MunicipalityIndex) -> list[tuple[ReadResult, Areas]]:
+    """read_areas of each (path, prefecture code), the files validated in one pandera call (validate_each; a
+    national run's workers read a batch of prefectures each)."""
+    parsed = [_parse(path) for path, _ in files]
+    readable = [i for i, p in enumerate(parsed) if not isinstance(p, ReadResult)]
+    checked = dict(zip(readable, validate_each([parsed[i][0] for i in readable], AreaConfig,
+                                               [str(files[i][0]) for i in readable])))
+    out = []
+    for i, ((path, pref_code), got) in enumerate(zip(files, parsed)):
+        if isinstance(got, ReadResult):
+            out.append((got, Areas(pref_code)))
+        else:
+            ok, found = checked[i]
+            out.append(_finish(path, pref_code, index, ok, found, *got[1:]))
+    return out
+
+
+def _parse(path: Path) -> ReadResult | tuple[pl.DataFrame, int, int]:
+    """The file's rows as text (団体コード with its check digit), its rows and blank rows; or the failed file."""
     kind = "area_config"
-    areas = Areas(pref_code)
     try:
         txt, _ = decode(path.read_bytes())
     except FileNotFoundError:
         return failed_file(kind, path, "missing_file",
                            f"圏域の設定ファイル {path.name} がありません。団体コード,市町村名,二次医療圏,在宅医療圏,郡市医師会 の"
                            "CSVを作ってください。医師会の区域の確認と圏域別の集計ができません。",
-                           empty_schema=AREA_COLUMNS), areas
+                           empty_schema=AREA_COLUMNS)
     except (OSError, EncodingError) as exc:
         return failed_file(kind, path, "unreadable", f"圏域の設定ファイルを読めません: {exc}",
-                           empty_schema=AREA_COLUMNS), areas
+                           empty_schema=AREA_COLUMNS)
     rows = list(rows_with_line_numbers(txt))
     header = [text.basic(h) for h in rows[0][1]] if rows else []
     missing = [h for h in AREA_HEADER if h not in header]
     if missing:
         return failed_file(kind, path, "missing_column", f"圏域の設定ファイルに必要な列がありません: {'・'.join(missing)}",
-                           rows_in=max(len(rows) - 1, 0), empty_schema=AREA_COLUMNS), areas
+                           rows_in=max(len(rows) - 1, 0), empty_schema=AREA_COLUMNS)
     idx = {AREA_HEADER[h]: header.index(h) for h in AREA_HEADER}
-    records, blank, found = [], 0, []
+    records, blank = [], 0
     for line, fields in rows[1:]:
         if not any(f.strip() for f in fields):
             blank += 1
@@ -95,8 +116,14 @@ def read_areas(path: Path, pref_code: str, index: MunicipalityIndex) -> tuple[Re
         rec["municipality_code"] = code
         rec["source_row"] = line
         records.append(rec)
-    df = pl.DataFrame(records, schema=AREA_COLUMNS)
-    ok, found = validate(df, AreaConfig, str(path))
+    return pl.DataFrame(records, schema=AREA_COLUMNS), len(rows) - 1, blank
+
+
+def _finish(path: Path, pref_code: str, index: MunicipalityIndex, ok: pl.DataFrame, found: list[dict],
+            rows_in: int, blank: int) -> tuple[ReadResult, Areas]:
+    """The validated rows checked against the municipality master: codes of this prefecture in force, names
+    that match them, and every municipality placed."""
+    areas = Areas(pref_code)
     keep = []
     for r in ok.iter_rows(named=True):
         code = r["municipality_code"]
@@ -118,5 +145,5 @@ def read_areas(path: Path, pref_code: str, index: MunicipalityIndex) -> tuple[Re
                 and not row.get("parent_code")):
             found.append(finding(path, None, None, "団体コード", code, "municipality_not_placed",
                                  f"{row['name']}（{code}）がどの圏域にも入っていません。行を追加してください。", "warning"))
-    res = ReadResult(kind, str(path), areas.frame, found, rows_in=len(rows) - 1, skipped_blank=blank)
+    res = ReadResult("area_config", str(path), areas.frame, found, rows_in=rows_in, skipped_blank=blank)
     return res, areas

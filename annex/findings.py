@@ -93,8 +93,9 @@ def validate_each(frames: list[pl.DataFrame], model: type[pa.DataFrameModel], fi
                   sheet_col: str = "source_sheet", row_col: str = "source_row",
                   labels: dict[str, str] | None = None) -> list[tuple[pl.DataFrame, list[dict]]]:
     """validate() of each frame (the rows of files[i]): what validating it alone gives, in one pandera call per
-    set of columns. Nationally the reports of 47 prefectures would otherwise cost two calls each (~5 s). Only
-    for models whose checks look at one row at a time: a check across rows (unique …) would see other frames."""
+    set of columns. Nationally the reports of 47 prefectures would otherwise cost two calls each (~5 s). A check
+    across rows (unique …) must compare rows within the column PART, which tells whose frame a row came from
+    (AreaConfig's does); any other would see the other frames' rows."""
     out: list[tuple[pl.DataFrame, list[dict]]] = [(f, []) for f in frames]
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, f in enumerate(frames):

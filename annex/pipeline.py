@@ -18,7 +18,7 @@ import duckdb
 
 from annex import annex_workbook, linking, returns, runs, warehouse, workers
 from annex import cache as cache_mod
-from annex.areas import AREA_COLUMNS, AREAS_FILE, read_areas
+from annex.areas import AREA_COLUMNS, AREAS_FILE, read_many_areas
 from annex.facility_files import FACILITY_COLUMNS
 from annex.findings import FINDING_SCHEMA, ReadResult, findings_frame
 from annex.meibo import NOTIFICATION_COLUMNS
@@ -303,8 +303,8 @@ def reports_of_many(refs: list[ReferenceData], prefs: list[Prefecture], insts: l
                     ) -> list[PrefectureReports]:
     """reports_of of each prefecture, their reports validated together (read_many_prefecture_reports)."""
     todo = []
-    for ref, pref, inst in zip(refs, prefs, insts):
-        areas_result, areas = read_areas(pref.dir / AREAS_FILE, pref.code, ref.index)
+    areas_read = read_many_areas([(pref.dir / AREAS_FILE, pref.code) for pref in prefs], refs[0].index) if refs else []
+    for ref, pref, inst, (areas_result, areas) in zip(refs, prefs, insts, areas_read):
         todo.append((pref.dir, pref.code, areas_result, areas,
                      institutions_with_status(inst, pref_notifications(ref, pref.code))))
     return read_many_prefecture_reports(todo, refs[0].index) if todo else []

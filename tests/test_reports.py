@@ -325,3 +325,25 @@ def test_reports_of_many_prefectures_is_each_read_alone():
         assert [r.result.findings for r in many.files] == [r.result.findings for r in alone.files]
         assert [r.result.accepted.height for r in many.files] == [r.result.accepted.height for r in alone.files]
     assert sum(len(r.result.findings) for pr in together for r in pr.files) > 5   # the sample's messy reports
+
+
+def test_area_files_validated_together_are_each_validated_alone(tmp_path, iwate):
+    """A batch of prefectures validates its areas.csv files in one pandera call (read_many_areas): a municipality
+    twice in one file is still caught there, and the same municipality in another file is not a duplicate."""
+    from annex.areas import read_areas, read_many_areas
+    ref, _ = iwate
+    lines = (RAW / "03" / "areas.csv").read_text(encoding="utf-8-sig").splitlines()
+    twice = tmp_path / "twice.csv"
+    twice.write_text("\n".join([*lines, lines[1]]) + "\n", encoding="utf-8")       # row 2 again at the end
+    copy = tmp_path / "copy.csv"
+    copy.write_text("\n".join(lines) + "\n", encoding="utf-8")                       # every row of twice.csv
+    files = [(twice, "03"), (copy, "03"), (tmp_path / "missing.csv", "03")]
+    together = read_many_areas(files, ref.index)
+    for (path, code), (res, areas) in zip(files, together):
+        alone, alone_areas = read_areas(path, code, ref.index)
+        assert res.accounting() == alone.accounting() and res.findings == alone.findings
+        assert areas.frame.equals(alone_areas.frame)
+    dup = [(f["rule"], f["row"]) for f in together[0][0].findings if f["rule"] == "unique_municipality"]
+    assert dup == [("unique_municipality", 2), ("unique_municipality", len(lines) + 1)]
+    assert not [f for f in together[1][0].findings if f["severity"] == "error"]
+    assert together[2][0].status == "failed" and together[2][1].frame.height == 0
