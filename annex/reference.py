@@ -304,25 +304,31 @@ def institutions(notifications: pl.DataFrame, index: MunicipalityIndex,
         return pl.DataFrame(schema=INSTITUTION_COLUMNS), found
     first = (base.sort(["in_meibo", *FIRST_ROW[0]], descending=[True, *FIRST_ROW[1]], nulls_last=True)
              .unique("inst_code", keep="first", maintain_order=True))
-    rows = []
-    for r in first.iter_rows(named=True):
-        muni = None
-        if r["city_code"] and r["city_code"].isdigit():
-            muni = index.current(muni_code6(r["pref_code"] + r["city_code"].zfill(3)[-3:]))
-        if muni is None:
-            muni, _ = index.resolve(r["pref_code"], r["address"])
-        if muni is None:
+    # the municipality from the 名簿's own 市町村コード where it gives one (once per distinct code), else from
+    # the address; 外字 found column-wise. Row by row only for the addresses and the findings.
+    def from_code(pref_city: str) -> str | None:
+        pref, city = pref_city.split("|")
+        return index.current(muni_code6(pref + city.zfill(3)[-3:]))
+
+    first = first.with_columns(
+        municipality_code=pl.when(pl.col("city_code").str.contains(r"^[0-9]+$"))
+        .then(pl.concat_str("pref_code", "city_code", separator="|")).map_batches(
+            lambda s: s.replace_strict({v: from_code(v) for v in s.drop_nulls().unique().to_list()}, default=None,
+                                       return_dtype=pl.String), return_dtype=pl.String),
+        has_gaiji=pl.col("name").str.contains(text.PRIVATE_USE_CLASS).fill_null(False))
+    munis = first["municipality_code"].to_list()
+    for i, (pref, address) in enumerate(first.select("pref_code", "address").iter_rows()):
+        if munis[i] is None:
+            munis[i] = index.resolve(pref, address)[0]
+    first = first.with_columns(pl.Series("municipality_code", munis, dtype=pl.String))
+    for r in first.filter(pl.col("municipality_code").is_null() | pl.col("has_gaiji")).iter_rows(named=True):
+        if r["municipality_code"] is None:
             found.append(finding(r["source_file"], r["source_sheet"], r["source_row"], "医療機関所在地（住所）",
                                  r["address"], "municipality_from_address",
                                  "住所から市区町村を特定できません。この医療機関は圏域に配置されず、紐付け候補も県内全体から探します。",
                                  severity="warning"))
-        gaiji = text.has_gaiji(r["name"])
-        if gaiji:
+        if r["has_gaiji"]:
             found.append(finding(r["source_file"], r["source_sheet"], r["source_row"], "医療機関名称", r["name"],
                                  "gaiji", "名称に外字（私用領域の文字）が含まれます。表示できない環境があります。名称はそのまま保持します。",
                                  severity="warning"))
-        rows.append({"inst_code": r["inst_code"], "pref_code": r["pref_code"], "tensuhyo": r["tensuhyo"],
-                     "name": r["name"], "address": r["address"], "postcode": r["postcode"], "beds": r["beds"],
-                     "municipality_code": muni, "has_gaiji": gaiji, "in_meibo": r["in_meibo"], "as_of": r["as_of"],
-                     "source_file": r["source_file"], "source_row": r["source_row"]})
-    return pl.DataFrame(rows, schema=INSTITUTION_COLUMNS), found
+    return first.select(list(INSTITUTION_COLUMNS)).cast(INSTITUTION_COLUMNS), found

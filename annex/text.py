@@ -34,6 +34,7 @@ _KANJI_NUM = "〇零一二三四五六七八九十百千"
 
 # the private-use areas of is_private_use(), as one character class (finding 外字, removing them from a key)
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
+PRIVATE_USE_CLASS = r"[\x{E000}-\x{F8FF}\x{F0000}-\x{10FFFF}]"   # the same, for polars (Rust regex syntax)
 
 
 def is_private_use(ch: str) -> bool:

@@ -290,3 +290,29 @@ def test_dental_clinics_are_matched_only_with_dental_institutions():
     # a manual override may still name a dental clinic
     chosen = pl.DataFrame({"inst_code": ["0311518604"], "facility_id": ["0332134078341"], "action": ["link"]})
     assert matchable(inst, fac, chosen).height == 2
+
+
+def test_institution_municipality_from_code_else_address_and_findings():
+    """reference.institutions: the 名簿's 市町村コード wins where it is digits (花巻市 although the address says
+    盛岡市), else the address decides; an address that names no municipality and a name with 外字 are findings."""
+    import datetime as dt
+    from annex.pipeline import select_prefectures
+    from annex.reference import institutions, read_reference
+    from tests.conftest import RAW
+    index = read_reference(RAW, {p.code for p in select_prefectures(RAW, ["03"])}).index
+    rows = [  # inst_code, name, address, city_code
+        ("0310110309", "遠山病院", "岩手県盛岡市下ノ橋町6番14号", "205"),     # code: 花巻市 (032051)
+        ("0310111240", "盛岡さんさ病院", "盛岡市本町通1丁目", ""),             # blank code: address
+        ("0310112008", "つなぎ医院", "岩手県紫波郡紫波町桜町1", "２０１"),     # full-width code: address
+        ("0310113997", "どこか医院", "どこか1-1", None),                      # no municipality: finding
+        ("0310114003", "髙\ue001クリニック", "盛岡市中央通2丁目", None),       # 外字: finding
+    ]
+    notes = pl.DataFrame([{"inst_code": c, "pref_code": "03", "tensuhyo": "1", "name": n, "address": a,
+                           "postcode": None, "beds": None, "city_code": cc, "as_of": dt.date(2026, 8, 1),
+                           "source_file": "m.xlsx", "source_sheet": "岩手県", "source_row": i + 5}
+                          for i, (c, n, a, cc) in enumerate(rows)],
+                         schema_overrides={"beds": pl.Int32, "postcode": pl.String, "city_code": pl.String})
+    inst, found = institutions(notes, index)
+    assert inst["municipality_code"].to_list() == ["032051", "032018", "033219", None, "032018"]
+    assert inst["has_gaiji"].to_list() == [False, False, False, False, True]
+    assert [(f["rule"], f["row"]) for f in found] == [("municipality_from_address", 8), ("gaiji", 9)]
