@@ -13,6 +13,7 @@ import polars as pl
 from annex import codes
 from annex.csvio import EncodingError, decode_detail, rows_with_line_numbers
 from annex.findings import ReadResult, failed_file, finding, validate
+from annex.frames import per_value
 from schemas.facility_file import FacilityFile
 
 FILE_NAME = re.compile(r"^(0[123])-1_(hospital|clinic|dental)_facility_info_(\d{8})(?:\.csv)?(?:\.csv|\.zip)$")
@@ -166,7 +167,7 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
         pl.col("beds_raw").replace("", None).cast(pl.Int32, strict=False).alias("beds"),
         pl.lit(snapshot).alias("snapshot"),
         pl.lit(str(path)).alias("source_file"),
-        _per_value(pl.col("pref_code") + pl.col("city_code"), codes.muni_code6).alias("municipality_code"),
+        per_value(pl.col("pref_code") + pl.col("city_code"), codes.muni_code6).alias("municipality_code"),
     ).with_columns(
         # the publisher writes 0.0,0.0 for a facility without coordinates
         pl.when((pl.col("lat") == 0) & (pl.col("lon") == 0)).then(None).otherwise(pl.col("lat")).alias("lat"),
@@ -181,7 +182,7 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
 
 def _check_municipality(df: pl.DataFrame, muni_current, file: str) -> tuple[pl.DataFrame, list[dict]]:
     """Unknown municipality codes reject the row; abolished ones (浜松市の旧区) are mapped with a warning."""
-    df = df.with_columns(_per_value(pl.col("municipality_code"), muni_current).alias("now"))
+    df = df.with_columns(per_value(pl.col("municipality_code"), muni_current).alias("now"))
     out = []
     for code, row, now in df.filter(pl.col("now").is_null() | (pl.col("now") != pl.col("municipality_code"))) \
             .select("municipality_code", "source_row", "now").iter_rows():
@@ -194,10 +195,3 @@ def _check_municipality(df: pl.DataFrame, muni_current, file: str) -> tuple[pl.D
                                severity="warning"))
     return df.filter(pl.col("now").is_not_null()).with_columns(pl.col("now").alias("municipality_code")).drop("now"), out
 
-
-def _per_value(expr: pl.Expr, func) -> pl.Expr:
-    """func (str -> str | None) applied once per distinct value of a text column (municipality codes repeat)."""
-    def apply(s: pl.Series) -> pl.Series:
-        mapping = {u: func(u) for u in s.unique().drop_nulls().to_list()}
-        return s.replace_strict(mapping, default=None, return_dtype=pl.String)
-    return expr.map_batches(apply, return_dtype=pl.String)

@@ -16,6 +16,7 @@ import fastexcel
 import polars as pl
 
 from annex import codes, workbooks
+from annex.frames import per_value
 from annex.findings import ReadResult, failed_file, finding, validate
 from schemas.meibo import NotificationList
 
@@ -108,18 +109,6 @@ def _column(body: list[list], i: int, width: int) -> pl.Series:
     if dt.datetime in kinds:
         s = s.str.replace(_DATETIME, "$1")
     return s
-
-
-def _mapped(col: pl.Expr | str, func, dtype=pl.String) -> pl.Expr:
-    """Apply a per-value Python function once per distinct value (名簿 values repeat heavily)."""
-    expr = pl.col(col) if isinstance(col, str) else col
-    return expr.map_batches(lambda s: _map_unique(s, func, dtype), return_dtype=dtype)
-
-
-def _map_unique(s: pl.Series, func, dtype) -> pl.Series:
-    uniq = s.unique()   # old and new values as Series: a dict of 87,000 codes was converted to a frame first
-    return s.replace_strict(uniq, pl.Series([func(u) for u in uniq.to_list()], dtype=dtype), return_dtype=dtype,
-                            default=None)
 
 
 def _sheet_frame(body: pl.DataFrame, idx: dict[str, int], first_row: int) -> pl.DataFrame:
@@ -289,9 +278,9 @@ def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_cod
         res.out_of_scope += df.select(out_of_scope.sum()).item()
         df = df.filter(~out_of_scope)
     df = df.with_columns(
-        inst_number=pl.coalesce(_mapped("inst_number_raw", codes.parse_inst_number), pl.col("inst_number_raw")),
-        tensuhyo=_mapped("category", _tensuhyo(default_tensu)),
-        symbol=_mapped("symbol_raw", normalise_symbol),
+        inst_number=pl.coalesce(per_value("inst_number_raw", codes.parse_inst_number), pl.col("inst_number_raw")),
+        tensuhyo=per_value("category", _tensuhyo(default_tensu)),
+        symbol=per_value("symbol_raw", normalise_symbol),
         source_sheet=pl.lit(sheet, dtype=pl.String),
         **{c: pl.when(pl.col(c) != "").then(pl.col(c)).otherwise(None)
            for c in ("address", "postcode", "beds_raw", "city_code", "notification_name", "acceptance_no")})

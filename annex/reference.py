@@ -15,6 +15,7 @@ from annex.code_list import CODE_LIST_COLUMNS, read_code_list
 from annex.facility_files import FACILITY_COLUMNS, parse_file_name, read_facility_file
 from annex.codes import muni_code6
 from annex.findings import ReadResult, finding
+from annex.frames import per_value
 from annex.meibo import read_meibo
 from annex.status import status_symbol
 from annex.municipalities import MunicipalityIndex, read_master
@@ -312,9 +313,7 @@ def institutions(notifications: pl.DataFrame, index: MunicipalityIndex,
 
     first = first.with_columns(
         municipality_code=pl.when(pl.col("city_code").str.contains(r"^[0-9]+$"))
-        .then(pl.concat_str("pref_code", "city_code", separator="|")).map_batches(
-            lambda s: s.replace_strict({v: from_code(v) for v in s.drop_nulls().unique().to_list()}, default=None,
-                                       return_dtype=pl.String), return_dtype=pl.String),
+        .then(pl.concat_str("pref_code", "city_code", separator="|")).pipe(per_value, from_code),
         has_gaiji=pl.col("name").str.contains(text.PRIVATE_USE_CLASS).fill_null(False))
     munis = first["municipality_code"].to_list()
     for i, (pref, address) in enumerate(first.select("pref_code", "address").iter_rows()):
