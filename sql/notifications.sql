@@ -1,3 +1,5 @@
+-- rows in the order of the 名簿 files, their sheets and rows, as staged (warehouse.build inserts them with one
+-- thread, which keeps that order): an institution's notifications are consecutive, as in the bureau's list
 CREATE TABLE notifications AS
 SELECT inst_code, pref_code, name, notification_name, symbol_raw, symbol,
        CASE
@@ -5,9 +7,8 @@ SELECT inst_code, pref_code, name, notification_name, symbol_raw, symbol,
            OR symbol IN ('在充診', '在充病', '在緩診実', '在緩診病', '在診実1', '在診実2', '在病実1', '在病実2')
          THEN true ELSE false END AS is_home_care,
        acceptance_no, start_date, as_of, source_file, source_sheet, source_row
-FROM stg_notifications
-ORDER BY inst_code, source_file, source_row;
-COMMENT ON TABLE notifications IS '地方厚生局 届出受理医療機関名簿（施設基準の届出受理状況）：医療機関×届出ごとに1行';
+FROM stg_notifications;
+COMMENT ON TABLE notifications IS '地方厚生局 届出受理医療機関名簿（施設基準の届出受理状況）：医療機関×届出ごとに1行（名簿のファイル・シート・行の順）';
 COMMENT ON COLUMN notifications.inst_code IS '医療機関コード（10桁）';
 COMMENT ON COLUMN notifications.pref_code IS '都道府県コード';
 COMMENT ON COLUMN notifications.name IS '医療機関名称（名簿の表記）';

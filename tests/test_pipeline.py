@@ -128,3 +128,39 @@ def test_reader_holding_the_file_does_not_block_the_swap(tmp_path):
 def test_unknown_prefecture_is_a_clear_error():
     with pytest.raises(pipeline.RunError, match="設定のない都道府県コード"):
         pipeline.select_prefectures(RAW, ["13"])
+
+
+def test_notifications_keep_the_staged_order(tmp_path, monkeypatch):
+    """The 名簿's notifications are stored in the order they were staged (file, sheet, row as the bureau lists
+    them): build() inserts them with one DuckDB thread. 600,000 rows: with two threads their row groups came out
+    interleaved."""
+    import datetime as dt
+    import polars as pl
+    n = 600_000
+    staged = pl.DataFrame({
+        "inst_code": [f"13{(i * 7919) % 10**8:08d}" for i in range(n)], "pref_code": "13",
+        "name": [f"病院{i % 5000}" for i in range(n)], "notification_name": "在宅療養支援診療所",
+        "symbol_raw": "支援診１", "symbol": "支援診1", "acceptance_no": [f"第{i}号" for i in range(n)],
+        "start_date": dt.date(2024, 4, 1), "as_of": dt.date(2026, 8, 1), "source_file": "m.xlsx",
+        "source_sheet": "東京都", "source_row": pl.int_range(5, n + 5, eager=True)})
+    monkeypatch.setattr(warehouse, "TABLE_ORDER", ["notifications"])
+    tmp = warehouse.build(tmp_path, {"stg_notifications": staged})
+    con = duckdb.connect(str(tmp), read_only=True)
+    try:
+        got = [r[0] for r in con.execute("SELECT source_row FROM notifications").fetchall()]
+    finally:
+        con.close()
+    assert got == staged["source_row"].to_list()
+
+
+def test_tables_built_beside_the_notifications_do_not_read_them():
+    """build() makes the tables listed between BESIDE and FIRST_READER while BESIDE is still being inserted."""
+    import re
+    order = warehouse.TABLE_ORDER
+    beside = order[order.index(warehouse.BESIDE) + 1:order.index(warehouse.FIRST_READER)]
+    assert len(beside) >= 10
+    for table in beside:
+        sql = (warehouse.SQL_DIR / f"{table}.sql").read_text(encoding="utf-8")
+        assert not re.search(rf"\b{warehouse.BESIDE}\b", sql), table
+    first = (warehouse.SQL_DIR / f"{warehouse.FIRST_READER}.sql").read_text(encoding="utf-8")
+    assert re.search(rf"\bFROM {warehouse.BESIDE}\b", first)
