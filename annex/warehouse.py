@@ -26,8 +26,8 @@ TABLE_ORDER = ["notifications", "municipalities", "areas", "facilities", "instit
                "home_care_status", "reported_institutions", "annex_institutions", "resource_counts", "coverage",
                "candidates", "runs", "changes"]
 # build(): the 1.5 M notifications (first: the longest statement) are inserted by a second connection while this
-# one builds the tables up to FIRST_READER, none of which reads them (tested); from FIRST_READER on, they wait
-BESIDE, FIRST_READER = "notifications", "home_care_status"
+# one builds every other table, none of which reads that table (tested: home_care_status reads the staged rows)
+BESIDE = "notifications"
 DB_NAME = "annex.duckdb"
 MEMORY_LIMIT = "400MB"   # for building the file (national: 1.5 M 名簿 rows); readers are not limited
 BUILD_CONFIG = {"memory_limit": MEMORY_LIMIT}
@@ -46,22 +46,19 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
     The caller publishes it with publish() once everything built from it is ready.
 
     One DuckDB thread per statement, two statements at a time: BESIDE in a second connection (a thread of this
-    process; DuckDB runs without the interpreter lock), the other tables here. Inserted by one thread, the
-    notifications keep their staged order (two threads interleaved their row groups); and DuckDB's two threads
-    per statement used more CPU than they saved time (national build ~4.6 → 3.9 s, 7.2 → 5.3 s of CPU)."""
+    process; DuckDB runs without the interpreter lock), all the other tables here meanwhile. Inserted by one
+    thread, the notifications keep their staged order (two threads interleaved their row groups); and DuckDB's
+    two threads per statement used more CPU than they saved time (national build ~4.6 → 3.2 s, 7.2 → 5.3 s of CPU)."""
     # the pool is left (its thread waited for) before the file is closed, or removed if anything failed
     with _new_file(out_dir, staged) as (con, tmp), ThreadPoolExecutor(1) as pool:
         con.execute("SET threads = 1")   # the database's setting: both connections
-        side = con.cursor()   # a connection of its own: the staged view it reads is made again for it
-        _prepare(side)
+        side = _prepare(con.cursor())    # a connection of its own: the staged view it reads is made again for it
         beside = None
         for table in TABLE_ORDER:
             if table == BESIDE:
                 _stage_view(side, _stage_dir(tmp) / f"stg_{BESIDE}.parquet")
                 beside = pool.submit(side.execute, _sql(BESIDE))
                 continue
-            if table == FIRST_READER and beside is not None:
-                beside.result()
             if table == "runs":
                 _previous(con, out_dir / DB_NAME)
             con.execute(_sql(table))

@@ -1,12 +1,14 @@
 -- One row per institution. The strongest 支援病/支援診 type wins when a list carries two
 -- (1 機能強化型単独 < 2 機能強化型連携 < 3 従来型); all of them stay visible in shien_symbols.
+-- Read from the staged 名簿 rows (the notifications table holds the same rows): the table is still being
+-- inserted beside the other tables while this one is built (warehouse.build).
 CREATE TABLE home_care_status AS
 WITH shien AS (
     SELECT inst_code,
            arg_min(symbol, substr(symbol, 4) || symbol) AS shien_symbol,
            arg_min(start_date, substr(symbol, 4) || symbol) AS shien_start,
            list(DISTINCT symbol ORDER BY symbol) AS shien_symbols
-    FROM notifications
+    FROM stg_notifications
     WHERE symbol SIMILAR TO '支援(病|診)[123](ア|イ)?'
     GROUP BY inst_code
 ), other AS (
@@ -17,7 +19,7 @@ WITH shien AS (
            list(DISTINCT symbol ORDER BY symbol) FILTER (
                WHERE symbol IN ('在充診', '在充病', '在緩診実', '在緩診病', '在診実1', '在診実2', '在病実1', '在病実2')
            ) AS addons
-    FROM notifications
+    FROM stg_notifications
     GROUP BY inst_code
 )
 SELECT i.inst_code, i.pref_code, i.municipality_code, i.name,
