@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -48,23 +48,28 @@ def build(out_dir: Path, staged: dict[str, pl.DataFrame]) -> Path:
     One DuckDB thread per statement, two statements at a time: BESIDE in a second connection (a thread of this
     process; DuckDB runs without the interpreter lock), all the other tables here meanwhile. Inserted by one
     thread, the notifications keep their staged order (two threads interleaved their row groups); and DuckDB's
-    two threads per statement used more CPU than they saved time (national build ~4.6 → 3.2 s, 7.2 → 5.3 s of CPU)."""
+    two threads per statement used more CPU than they saved time (national build ~4.6 → 3.5 s, 7.2 → 5.3 s of
+    CPU)."""
     # the pool is left (its thread waited for) before the file is closed, or removed if anything failed
     with _new_file(out_dir, staged) as (con, tmp), ThreadPoolExecutor(1) as pool:
         con.execute("SET threads = 1")   # the database's setting: both connections
         side = _prepare(con.cursor())    # a connection of its own: the staged view it reads is made again for it
         beside = None
-        for table in TABLE_ORDER:
-            if table == BESIDE:
-                _stage_view(side, _stage_dir(tmp) / f"stg_{BESIDE}.parquet")
-                beside = pool.submit(side.execute, _sql(BESIDE))
-                continue
-            if table == "runs":
-                _previous(con, out_dir / DB_NAME)
-            con.execute(_sql(table))
+        try:
+            for table in TABLE_ORDER:
+                if table == BESIDE:
+                    _stage_view(side, _stage_dir(tmp) / f"stg_{BESIDE}.parquet")
+                    beside = pool.submit(side.execute, _sql(BESIDE))
+                    continue
+                if table == "runs":
+                    _previous(con, out_dir / DB_NAME)
+                con.execute(_sql(table))
+        finally:
+            if beside is not None:
+                beside.exception()   # waits: the connection is not closed under its statement
+            side.close()
         if beside is not None:
             beside.result()
-        side.close()
     return tmp
 
 
