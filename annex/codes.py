@@ -4,7 +4,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 import unicodedata
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # Prefectures whose 医療機関コード check digit covers only the 6 digits after prefecture + 点数表
 # (observed on real codes; see docs/formats.md in the project notes and README).
@@ -37,7 +41,7 @@ def inst_code_check_ok(code: str) -> bool:
     return luhn_check_digit(body) == int(code[9])
 
 
-def inst_codes_check_ok(codes: "pl.Series") -> "pl.Series":
+def inst_codes_check_ok(codes: pl.Series) -> pl.Series:
     """inst_code_check_ok of each value, for the 名簿's 1.5 M rows: ten ASCII digits (all but a few) column-wise —
     the same Luhn sum; both bodies end at digit 9, so a digit is doubled when its position in the code is
     even —, any other text through inst_code_check_ok itself (Python's \\d takes full-width digits too)."""

@@ -280,12 +280,19 @@ def _refresh_batch(refs: list[ReferenceData], prefs: list[Prefecture], cache: Pa
     return list(zip(links, reports))
 
 
-def returns_folder_for(out: Path, prefs: list[Prefecture]) -> Path | None:
-    """A national run's folder for the return workbooks, filled by the workers of refresh_prefectures (each
-    batch's right after its reports are checked: ~1,900 workbooks, 3.7 s, that would otherwise run beside
-    the database build and slow it down by more than they take); None for a run of a few prefectures, whose
-    return workbooks are written beside the build (returns_beside)."""
-    return returns.new_folder(out) if len(prefs) >= PARALLEL_FROM else None
+@contextlib.contextmanager
+def returns_folder_for(out: Path, prefs: list[Prefecture], wanted: bool = True):
+    """A national run's folder for the return workbooks (when wanted), filled by the workers of
+    refresh_prefectures (each batch's right after its reports are checked: ~1,900 workbooks, 3 s, that would
+    otherwise run beside the database build and slow it down by more than they take); None for a run of a few
+    prefectures, whose return workbooks are written beside the build (returns_beside). On leaving, the folder
+    goes: published by then, or to be dropped."""
+    folder = returns.new_folder(out) if wanted and len(prefs) >= PARALLEL_FROM else None
+    try:
+        yield folder
+    finally:
+        if folder is not None:
+            returns.discard(folder)
 
 
 def read_reports(ref: ReferenceData, pref: Prefecture, links: PrefectureLinks) -> PrefectureReports:
@@ -413,16 +420,18 @@ def write_outputs(out: Path, staged: dict[str, pl.DataFrame], ref: ReferenceData
     """build_database then export. The return workbooks (from the reports, not the database) are already in
     returns_dir when given (returns_folder_for), else written beside the database build — in the run's helper
     process when there is one — or by export."""
-    returns_job = workers.done((returns_dir, [])) if returns_dir is not None else \
-        returns_beside(out, ref, reports, prefs, helper)
+    returns_job = returns_beside(out, ref, reports, prefs, helper, returns_dir)
     tmp = built_beside(returns_job, lambda: build_database(out, staged, run_info))
     return export(out, tmp, ref, reports, prefs, as_of, returns_job)
 
 
 def returns_beside(out: Path, ref: ReferenceData | None, reports: list[PrefectureReports] | None,
-                   prefs: list[Prefecture] | None, helper: workers.Helper | None = None) -> Future | None:
-    """The return workbooks started beside the database build in the helper, when there is one, for export to
-    wait for; None: export writes them itself (nationally they are written during refresh_prefectures)."""
+                   prefs: list[Prefecture] | None, helper: workers.Helper | None = None,
+                   returns_dir: Path | None = None) -> Future | None:
+    """The return workbooks for export to wait for: already written into returns_dir (returns_folder_for), or
+    started beside the database build in the helper, when there is one; None: export writes them itself."""
+    if returns_dir is not None:
+        return workers.done((returns_dir, []))
     if ref is None or not reports:
         return None
     names = {p.code: p.name for p in prefs or []}
@@ -565,14 +574,10 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
             else:
                 with helper_for(raw, prefs, as_of) as helper:
                     ref = load_reference(raw, prefs, as_of, cache, helper=helper)
-                    returns_dir = returns_folder_for(out, prefs)
-                    try:
+                    with returns_folder_for(out, prefs) as returns_dir:
                         per_pref, reports = refresh_prefectures(ref, prefs, cache, helper, returns_dir)
                         staged = stage(raw, ref, per_pref, reports)
                         db = write_outputs(out, staged, ref, reports, prefs, info, as_of, helper, returns_dir)
-                    finally:   # published by then, or to be dropped
-                        if returns_dir is not None:
-                            returns.discard(returns_dir)
             result = summary(db)
         except BaseException as exc:
             runs.record_failure(out, info, exc)

@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from annex import overview, pipeline, returns, runs, workers
+from annex import overview, pipeline, runs, workers
 from annex.cache import CACHE_DIR, hash_memo
 from annex.reference import Prefecture, ReferenceData
 
@@ -178,8 +178,7 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
             with contextlib.nullcontext() if changed else pipeline.helper_for(raw_dir, selected, as_of) as helper:
                 ref = read_reference(raw_dir, selected, as_of, cache, changed, helper)
                 # a full national run: the return workbooks are written by the workers (pipeline.run does it so)
-                returns_dir = None if changed else pipeline.returns_folder_for(out_dir, selected)
-                try:
+                with pipeline.returns_folder_for(out_dir, selected, wanted=not changed) as returns_dir:
                     if len(touched) >= pipeline.PARALLEL_FROM:
                         per_pref, reports = refresh_prefectures(ref, touched, cache, returns_dir)
                     else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
@@ -189,13 +188,9 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
                         result = update_reports(raw_dir, out_dir, ref, reports, selected, run_info, as_of)
                     else:
                         staged = stage_tables(raw_dir, ref, per_pref, reports)
-                        returns_job = workers.done((returns_dir, [])) if returns_dir is not None else \
-                            pipeline.returns_beside(out_dir, ref, reports, selected, helper)
+                        returns_job = pipeline.returns_beside(out_dir, ref, reports, selected, helper, returns_dir)
                         tmp = pipeline.built_beside(returns_job, lambda: build_duckdb(out_dir, staged, run_info))
                         result = export(out_dir, tmp, ref, reports, selected, as_of, returns_job)
-                finally:   # published by then, or to be dropped
-                    if returns_dir is not None:
-                        returns.discard(returns_dir)
         except BaseException as exc:
             # the run line is written whatever failed (the outputs of the last good run stay in place)
             runs.record_failure(out_dir, run_info, exc)
