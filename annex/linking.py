@@ -182,65 +182,59 @@ def link(institutions: list[Side], facilities: list[Side],
             taken_i.add(i.key)
             taken_f.add(f.key)
 
-    blocks: dict[str, tuple[list[Side], list[Side]]] = {}
-    for s in institutions:
-        if s.key not in taken_i:
-            blocks.setdefault(s.block, ([], []))[0].append(s)
-    for s in facilities:
-        if s.key not in taken_f:
-            blocks.setdefault(s.block, ([], []))[1].append(s)
-
-    for block, (insts, facs) in sorted(blocks.items()):
-        if not insts or not facs:
-            continue
-        keys = block_keys(insts, facs)
-        ia, ib = candidate_index(insts, facs, keys)
-        sc, ns, as_ = score_pairs(insts, facs, ia, ib, keys)
-        if banned:
-            keep = [(insts[a].key, facs[b].key) not in banned for a, b in zip(ia.tolist(), ib.tolist())]
-            ia, ib = ia[keep], ib[keep]
-            sc, ns, as_ = ([v for v, k in zip(col, keep) if k] for col in (sc, ns, as_))
-        score, name, addr = (np.array(v, dtype=np.float64) for v in (sc, ns, as_))
-        # pass 1: mutual best with a clear margin
-        accepted = mutual_best(insts, facs, ia, ib, sc, ns, as_)
-        for (ik, fk), (s_, n_, a_) in accepted:
-            method = "name_address" if n_ >= 0.9 and a_ >= 0.85 else "name" if n_ >= 0.9 else "address_name"
-            links.append(_link_row(inst_by[ik], fac_by[fk], method, s_, n_, a_, _why(n_, a_)))
-            taken_i.add(ik)
-            taken_f.add(fk)
-        # pass 2: the same distinctive name, once on each side of the municipality: the address moved or is
-        # written too differently to compare (岩手医科大学附属内丸メディカルセンター)
-        for a, b, k in _unique_exact_names(insts, facs, ia, ib, name, addr, taken_i, taken_f):
-            links.append(_link_row(insts[a], facs[b], "name", sc[k], ns[k], as_[k],
-                                   f"名称一致（市区町村内で唯一）・所在地不一致（類似度{as_[k]:.2f}）"))
+    # every municipality at once: the pairs never cross a block (candidate_index), so each pass below gives what
+    # it gives block by block — what one block takes is open to no other — in a few array operations instead of
+    # ~6,300 small ones nationally
+    insts = [s for s in institutions if s.key not in taken_i]
+    facs = [s for s in facilities if s.key not in taken_f]
+    keys = block_keys(insts, facs)
+    ia, ib = candidate_index(insts, facs, keys)
+    sc, ns, as_ = score_pairs(insts, facs, ia, ib, keys)
+    if banned:
+        keep = [(insts[a].key, facs[b].key) not in banned for a, b in zip(ia.tolist(), ib.tolist())]
+        ia, ib = ia[keep], ib[keep]
+        sc, ns, as_ = ([v for v, k in zip(col, keep) if k] for col in (sc, ns, as_))
+    score, name, addr = (np.array(v, dtype=np.float64) for v in (sc, ns, as_))
+    # pass 1: mutual best with a clear margin
+    accepted = mutual_best(insts, facs, ia, ib, sc, ns, as_)
+    for (ik, fk), (s_, n_, a_) in accepted:
+        method = "name_address" if n_ >= 0.9 and a_ >= 0.85 else "name" if n_ >= 0.9 else "address_name"
+        links.append(_link_row(inst_by[ik], fac_by[fk], method, s_, n_, a_, _why(n_, a_)))
+        taken_i.add(ik)
+        taken_f.add(fk)
+    # pass 2: the same distinctive name, once on each side of the municipality: the address moved or is
+    # written too differently to compare (岩手医科大学附属内丸メディカルセンター)
+    for a, b, k in _unique_exact_names(insts, facs, ia, ib, name, addr, taken_i, taken_f):
+        links.append(_link_row(insts[a], facs[b], "name", sc[k], ns[k], as_[k],
+                               f"名称一致（市区町村内で唯一）・所在地不一致（類似度{as_[k]:.2f}）"))
+        taken_i.add(insts[a].key)
+        taken_f.add(facs[b].key)
+    # pass 3: same street address, unique on both sides of its municipality among what is left (a renamed
+    # institution)
+    open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
+    same_addr = np.nonzero(open_i[ia] & open_f[ib] & (addr == 1.0))[0].tolist()
+    per_i, per_f = Counter(ia[same_addr].tolist()), Counter(ib[same_addr].tolist())
+    open_addr_i = Counter((s.block, s.address_key) for s in insts if s.key not in taken_i)
+    open_addr_f = Counter((s.block, s.address_key) for s in facs if s.key not in taken_f)
+    for k in same_addr:
+        a, b = int(ia[k]), int(ib[k])
+        street = (insts[a].block, insts[a].address_key)
+        if per_i[a] == 1 and per_f[b] == 1 and any(c.isdigit() for c in street[1]) and \
+                open_addr_i[street] == 1 and open_addr_f[street] == 1:
+            links.append(_link_row(insts[a], facs[b], "address", sc[k], ns[k], as_[k],
+                                   f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{ns[k]:.2f}）"))
             taken_i.add(insts[a].key)
             taken_f.add(facs[b].key)
-        # pass 3: same street address, unique on both sides among what is left (a renamed institution)
-        open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
-        same_addr = np.nonzero(open_i[ia] & open_f[ib] & (addr == 1.0))[0].tolist()
-        per_i, per_f = Counter(ia[same_addr].tolist()), Counter(ib[same_addr].tolist())
-        open_addr_i = Counter(s.address_key for s in insts if s.key not in taken_i)
-        open_addr_f = Counter(s.address_key for s in facs if s.key not in taken_f)
-        for k in same_addr:
-            a, b = int(ia[k]), int(ib[k])
-            street = insts[a].address_key
-            if per_i[a] == 1 and per_f[b] == 1 and any(c.isdigit() for c in street) and \
-                    open_addr_i[street] == 1 and open_addr_f[street] == 1:
-                links.append(_link_row(insts[a], facs[b], "address", sc[k], ns[k], as_[k],
-                                       f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{ns[k]:.2f}）"))
-                taken_i.add(insts[a].key)
-                taken_f.add(facs[b].key)
-        # what is still open and close enough goes to review, with the number of pairs sharing its institution
-        # or its facility with a score within the margin (itself not counted)
-        open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
-        listed = open_i[ia] & open_f[ib] & ~((score < REVIEW) & (addr < 1.0) & (name < 0.9))
-        within = score - MARGIN
-        competing = _count_at_least(ia, score, within) + _count_at_least(ib, score, within) - 2
-        for k in np.nonzero(listed)[0].tolist():
-            reason = (f"候補が近接（差{MARGIN}未満の候補{competing[k]}件）" if competing[k] > 0 else "一致度が基準未満") \
-                + f"／{_why(ns[k], as_[k])}"
-            review.append({"inst_code": insts[ia[k]].key, "facility_id": facs[ib[k]].key, "score": sc[k],
-                           "name_score": ns[k], "address_score": as_[k], "reason": reason})
+    # what is still open and close enough goes to review, with the number of pairs sharing its institution
+    # or its facility with a score within the margin (itself not counted)
+    open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
+    listed = np.nonzero(open_i[ia] & open_f[ib] & ~((score < REVIEW) & (addr < 1.0) & (name < 0.9)))[0]
+    within = score - MARGIN
+    competing = _count_at_least(ia, score, within, listed) + _count_at_least(ib, score, within, listed) - 2
+    for k, n in zip(listed.tolist(), competing.tolist()):
+        reason = (f"候補が近接（差{MARGIN}未満の候補{n}件）" if n > 0 else "一致度が基準未満") + f"／{_why(ns[k], as_[k])}"
+        review.append({"inst_code": insts[ia[k]].key, "facility_id": facs[ib[k]].key, "score": sc[k],
+                       "name_score": ns[k], "address_score": as_[k], "reason": reason})
     return (pl.DataFrame(links, schema=LINK_COLUMNS).sort("inst_code"),
             pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(**REVIEW_ORDER))
 
@@ -248,7 +242,7 @@ def link(institutions: list[Side], facilities: list[Side],
 FULL_PAIRS_UP_TO = 4_000   # a block this small is compared pair by pair, as it always was
 NAME_CANDIDATES = 8        # otherwise: per institution, the facilities with the most similar names
 CHUNK_ROWS = 256           # institutions per matrix in a large block (memory: rows × facilities × 8 bytes)
-KEEP_FROM = 0.28           # pairs surely scoring below 0.3 change nothing below (see _plausible_pairs)
+KEEP_FROM = 0.28           # pairs surely scoring below 0.3 change nothing below (see _bounded)
 
 
 class _Keys:
@@ -272,6 +266,12 @@ class _Keys:
         _, _, self.head_id = arrays([p[0][:1] for p in parts])
         self.kind = np.array([_KIND_CODE.get(s.kind, 0) for s in sides], dtype=np.int8)
 
+    def take(self, idx: np.ndarray) -> _Keys:
+        """The keys of the records idx (one block's facilities), ids unchanged."""
+        out = object.__new__(_Keys)
+        out.__dict__.update({k: v[idx] for k, v in vars(self).items()})
+        return out
+
 
 def block_keys(insts: list[Side], facs: list[Side]) -> tuple[_Keys, _Keys]:
     ids: dict[str, int] = {}
@@ -284,16 +284,39 @@ _KIND_CODE = {None: 0, "hospital": 1, "clinic": 2, "dental": 3}
 
 def candidate_index(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Keys] | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs worth scoring in one municipality, as index arrays into insts and facs, compatible kinds only.
-    Small blocks: every pair that could score 0.3. Large ones (a Tokyo ward has thousands of clinics): of those,
-    the pairs sharing the name key, the full name, the street address or its town part, plus each institution's
-    facilities with the most similar names — every pair the passes below could accept is among them (they need
-    an equal name, an equal address, or a close name). keys: block_keys(insts, facs), when the caller has them."""
+    """Pairs worth scoring, each inside one municipality (the block), as index arrays into insts and facs,
+    compatible kinds only. Small blocks: every pair that could score 0.3. Large ones (a Tokyo ward has thousands
+    of clinics): of those, the pairs sharing the name key, the full name, the street address or its town part,
+    plus each institution's facilities with the most similar names — every pair the passes could accept is
+    among them (they need an equal name, an equal address, or a close name). The small blocks are paired and
+    bounded all at once. keys: block_keys(insts, facs), when the caller has them."""
     ki, kf = keys or block_keys(insts, facs)
-    large = len(insts) * len(facs) > FULL_PAIRS_UP_TO
-    step = CHUNK_ROWS if large else max(len(insts), 1)
-    parts = [_plausible_pairs(ki, kf, np.arange(lo, min(lo + step, len(insts))), large)
-             for lo in range(0, len(insts), step)]
+    number: dict[str, int] = {}
+    bi = np.fromiter((number.setdefault(s.block, len(number)) for s in insts), dtype=np.int64, count=len(insts))
+    bf = np.fromiter((number.get(s.block, -1) for s in facs), dtype=np.int64, count=len(facs))
+    # each block's records, in their own order, as a range of the stably sorted indices
+    oi, of = np.argsort(bi, kind="stable"), np.argsort(bf, kind="stable")
+    n_i = np.bincount(bi, minlength=len(number))
+    n_f = np.bincount(bf[bf >= 0], minlength=len(number))
+    at_i = np.cumsum(n_i) - n_i
+    at_f = np.cumsum(n_f) - n_f + np.count_nonzero(bf < 0)   # facilities of no institution's block sort first
+    size = n_i * n_f
+    large = size > FULL_PAIRS_UP_TO
+    parts = []
+    small = np.nonzero(~large & (size > 0))[0]
+    if len(small):
+        # every pair of every small block, by institution then facility (as a block alone lists them)
+        sizes = size[small]
+        block = np.repeat(small, sizes)
+        k = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        ia, ib = oi[at_i[block] + k // n_f[block]], of[at_f[block] + k % n_f[block]]
+        parts.append(_bounded(ki, kf, ia, ib, _cpdist(ki.name[ia].tolist(), kf.name[ib].tolist(), _ratio) / 100.0))
+    for b in np.nonzero(large)[0].tolist():
+        rows, cols = oi[at_i[b]:at_i[b] + n_i[b]], of[at_f[b]:at_f[b] + n_f[b]]
+        block_f = kf.take(cols)
+        for lo in range(0, len(rows), CHUNK_ROWS):
+            a, f = _plausible_pairs(ki, block_f, rows[lo:lo + CHUNK_ROWS])
+            parts.append((a, cols[f]))
     ia = np.concatenate([a for a, _ in parts]) if parts else np.zeros(0, np.int64)
     ib = np.concatenate([b for _, b in parts]) if parts else np.zeros(0, np.int64)
     a_kind, b_kind = ki.kind[ia], kf.kind[ib]
@@ -302,20 +325,11 @@ def candidate_index(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Key
     return ia[ok], ib[ok]
 
 
-def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray, shortlist: bool = False
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of institutions `rows` (a chunk of a block) with every facility whose score could reach KEEP_FROM.
-
-    The bound is an over-estimate of W_NAME·name_score + W_ADDR·address_score (each rule at its highest), so no
-    pair scoring 0.3 or more is dropped. Nothing below needs pairs under 0.3: a link needs 0.85 and a clear
-    margin of 0.1, a review entry needs at least 0.4 and counts competitors within 0.1 of it. With shortlist,
-    only the pairs sharing a key or among an institution's most similar names are bounded and kept (large
-    blocks): the name similarity is the one whole matrix computed there.
+def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of institutions `rows` (a chunk of a large block) with the facilities kf (the block's) that share a
+    key or are among the institution's most similar names, and whose score could reach KEEP_FROM (_bounded). The
+    name similarity is the one whole matrix computed here.
     """
-    nf = len(kf.name)
-    if not shortlist:
-        ia, ib = np.repeat(rows, nf), np.tile(np.arange(nf), len(rows))
-        return _bounded(ki, kf, ia, ib, _cpdist(ki.name[ia].tolist(), kf.name[ib].tolist(), _ratio) / 100.0)
     name_sim = _cdist(ki.name[rows].tolist(), kf.name.tolist(), _ratio) / 100.0
 
     def equal(ids_i: np.ndarray, len_i: np.ndarray, ids_f: np.ndarray) -> np.ndarray:
@@ -331,7 +345,11 @@ def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray, shortlist: bool = F
 
 def _bounded(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_sim: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs (ia, ib) whose upper bound reaches KEEP_FROM (name_sim: their name ratio / 100)."""
+    """The pairs (ia, ib) whose upper bound reaches KEEP_FROM (name_sim: their name ratio / 100).
+
+    The bound is an over-estimate of W_NAME·name_score + W_ADDR·address_score (each rule at its highest), so no
+    pair scoring 0.3 or more is dropped. Nothing below needs pairs under 0.3: a link needs 0.85 and a clear
+    margin of 0.1, a review entry needs at least 0.4 and counts competitors within 0.1 of it."""
     ni, nf, ai, af = ki.name[ia].tolist(), kf.name[ib].tolist(), ki.addr[ia].tolist(), kf.addr[ib].tolist()
     short = np.minimum(ki.name_len[ia], kf.name_len[ib])
     contained = (short >= 3) & ((_cpdist(ni, nf, Prefix.similarity) >= short) |
@@ -423,27 +441,31 @@ def _open(sides: list[Side], taken: set[str]) -> np.ndarray:
     return np.array([s.key not in taken for s in sides], dtype=bool)
 
 
-def _count_at_least(group: np.ndarray, score: np.ndarray, threshold: np.ndarray) -> np.ndarray:
-    """For each pair k: how many pairs of its group (group[k]: its institution, or its facility) score at least
-    threshold[k] — itself included when threshold[k] <= score[k]. Exact: the floats are compared only through
-    their ranks among all scores and thresholds, and (group, rank) is one integer."""
-    if len(score) == 0:
+def _count_at_least(group: np.ndarray, score: np.ndarray, threshold: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """For each pair k of `at`: how many pairs of its group (group[k]: its institution, or its facility) score at
+    least threshold[k] — itself included when threshold[k] <= score[k]. Exact: the floats are compared only
+    through their ranks among the scores and thresholds, and (group, rank) is one integer. Only the pairs of the
+    groups asked about are ranked (the review list's few, among ~1.4 M pairs nationally)."""
+    if len(at) == 0:
         return np.zeros(0, dtype=np.int64)
-    _, rank = np.unique(np.concatenate([score, threshold]), return_inverse=True)
+    asked = group[at].astype(np.int64)
+    mine = np.isin(group, asked)
+    g, s = group[mine].astype(np.int64), score[mine]
+    _, rank = np.unique(np.concatenate([s, threshold[at]]), return_inverse=True)
     span = len(rank) + 1
-    keys = np.sort(group.astype(np.int64) * span + rank[:len(score)])
-    ends = np.searchsorted(keys, group.astype(np.int64) * span + span, side="left")
-    starts = np.searchsorted(keys, group.astype(np.int64) * span + rank[len(score):], side="left")
+    keys = np.sort(g * span + rank[:len(s)])
+    ends = np.searchsorted(keys, asked * span + span, side="left")
+    starts = np.searchsorted(keys, asked * span + rank[len(s):], side="left")
     return ends - starts
 
 
 def _unique_exact_names(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray, name: np.ndarray,
                         addr: np.ndarray, taken_i: set[str], taken_f: set[str]):
     """(institution index, facility index, pair index) of the open pairs whose (distinctive) name key occurs
-    once among the open institutions and once among the open facilities of the block."""
-    count_i, count_f = Counter(s.name_key for s in insts if s.key not in taken_i), \
-        Counter(s.name_key for s in facs if s.key not in taken_f)
-    by_name_f = {s.name_key: b for b, s in enumerate(facs) if s.key not in taken_f}
+    once among the open institutions and once among the open facilities of their block."""
+    count_i = Counter((s.block, s.name_key) for s in insts if s.key not in taken_i)
+    count_f = Counter((s.block, s.name_key) for s in facs if s.key not in taken_f)
+    by_name_f = {(s.block, s.name_key): b for b, s in enumerate(facs) if s.key not in taken_f}
     open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
     # an open pair at exactly the same street address is stronger evidence than the name: the facility may
     # be another institution renamed (内田医院 → 赤宿診療所 at 赤宿5-26-7, while a different 赤宿診療所 sits at 1-10-8)
@@ -456,9 +478,10 @@ def _unique_exact_names(insts: list[Side], facs: list[Side], ia: np.ndarray, ib:
     same_name = np.nonzero(name == 1.0)[0]
     exact = {(a, b): k for k, a, b in zip(same_name.tolist(), ia[same_name].tolist(), ib[same_name].tolist())}
     for a, i in enumerate(insts):
-        if i.key in taken_i or len(i.name_key) < 4 or count_i.get(i.name_key) != 1 or count_f.get(i.name_key) != 1:
+        named = (i.block, i.name_key)
+        if i.key in taken_i or len(i.name_key) < 4 or count_i.get(named) != 1 or count_f.get(named) != 1:
             continue
-        b = by_name_f[i.name_key]
+        b = by_name_f[named]
         if addr_of_f.get(b, set()) - {a} or addr_of_i.get(a, set()) - {b}:
             continue
         if (a, b) in exact:

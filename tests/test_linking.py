@@ -316,3 +316,51 @@ def test_institution_municipality_from_code_else_address_and_findings():
     assert inst["municipality_code"].to_list() == ["032051", "032018", "033219", None, "032018"]
     assert inst["has_gaiji"].to_list() == [False, False, False, False, True]
     assert [(f["rule"], f["row"]) for f in found] == [("municipality_from_address", 8), ("gaiji", 9)]
+
+
+def test_all_municipalities_at_once_equal_each_municipality_alone():
+    """link() pairs, scores and passes every block (municipality) in one set of arrays. What it gives must be
+    what linking each block alone gives — the rules that count "unique" (a name, a street address) count within
+    the block, and the review's competitors are pairs of the same institution or facility. The blocks here repeat
+    each other's names and street addresses (the same 本町クリニック in 3 municipalities, renamed clinics at
+    shared addresses), and one block is large enough for the shortlist path."""
+    import random
+    rng = random.Random(11)
+    names = ["本町クリニック", "さくら内科", "中央病院", "駅前医院", "みどり診療所", "ひまわりクリニック", "山田医院"]
+    streets = ["本町1-2-3", "本町1-2-4", "中央2-5", "駅前3-1-1", "緑町7", "桜木町4-4-2"]
+    insts, facs = [], []
+    for b, muni in enumerate(["032018", "032026", "032034", "032051"]):
+        n = 90 if muni == "032051" else rng.randint(3, 9)   # 90 × 90 pairs: above FULL_PAIRS_UP_TO
+        for k in range(n):
+            # most names and addresses distinct in the block, every third shared with other blocks
+            name = rng.choice(names) + ("" if k % 3 == 0 else "第一二三四五六七八九"[k % 9] + "号館" * (k % 2))
+            street = rng.choice(streets) if k % 3 == 0 else f"{rng.choice('東西南北')}町{k % 7 + 1}-{k}"
+            insts.append(side(f"03{b}{k:07d}", name, street, muni))
+            fname = name if rng.random() < 0.7 else rng.choice(names)         # some renamed
+            fstreet = street if rng.random() < 0.8 else rng.choice(streets)   # some moved
+            facs.append(side(f"f{b}{k:05d}", fname, fstreet, muni))
+    assert 90 * 90 > linking.FULL_PAIRS_UP_TO
+    at_once_links, at_once_review = linking.link(insts, facs)
+    parts = [linking.link([s for s in insts if s.block == m], [s for s in facs if s.block == m])
+             for m in sorted({s.block for s in insts})]
+    alone_links = pl.concat([p[0] for p in parts]).sort("inst_code")
+    alone_review = pl.concat([p[1] for p in parts]).sort(**linking.REVIEW_ORDER)
+    assert at_once_links.rows() == alone_links.rows() and at_once_links.height > 50
+    assert at_once_review.rows() == alone_review.rows() and at_once_review.height > 100
+    assert set(at_once_links["method"]) == {"name_address", "name", "address"}
+
+
+def test_competitors_are_counted_as_one_by_one():
+    """_count_at_least, asked for some pairs, counts what a loop over all pairs of the same group counts."""
+    import random
+    import numpy as np
+    rng = random.Random(5)
+    for trial in range(200):
+        n = rng.randint(1, 60)
+        group = np.array([rng.randint(0, 6) for _ in range(n)], dtype=np.int64)
+        score = np.array([rng.choice([0.3, 0.4, 0.5, 0.55, round(rng.random(), 3)]) for _ in range(n)])
+        threshold = score - linking.MARGIN
+        at = np.array(sorted(rng.sample(range(n), rng.randint(0, n))), dtype=np.int64)
+        got = linking._count_at_least(group, score, threshold, at).tolist()
+        assert got == [sum(1 for j in range(n) if group[j] == group[k] and score[j] >= threshold[k])
+                       for k in at.tolist()], trial
