@@ -5,6 +5,7 @@ reports. A file-level finding has row = None.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,18 +102,26 @@ def validate_each(frames: list[pl.DataFrame], model: type[pa.DataFrameModel], fi
     for i, f in enumerate(frames):
         groups.setdefault(tuple(f.columns), []).append(i)
     for parts in groups.values():
-        whole = pl.concat([frames[i].with_columns(pl.lit(i, pl.Int32).alias(PART)) for i in parts],
-                          how="vertical_relaxed")
-        whose = whole[PART].to_list()
+        # one chunk: the in-memory engine runs a check's batch function once per chunk (1,266 files' chunks
+        # made the hubs' checks 5 × slower than on the same rows in one)
+        heights = [frames[i].height for i in parts]
+        whose = [i for i, h in zip(parts, heights) for _ in range(h)]
+        whole = pl.concat([frames[i] for i in parts], how="vertical_relaxed", rechunk=True) \
+            .with_columns(pl.Series(PART, whose, dtype=pl.Int32))
         bad, found = _failures(whole, model, "", sheet_col, row_col, labels)
         for idx, f in found:
             # a failure of the whole frame (idx None: a column missing) is each file's
             for i in parts if idx is None else (whose[idx],):
                 out[i][1].append({**f, "source_file": files[i]})
         if bad:
-            kept = whole.filter(~pl.int_range(pl.len()).is_in(sorted(bad))).partition_by(PART, as_dict=True)
-            for i in parts:
-                out[i] = (kept[(i,)].drop(PART) if (i,) in kept else frames[i].head(0), out[i][1])
+            # frame i's rows are whole's rows start[i] … start[i] + height - 1
+            start = dict(zip(parts, itertools.accumulate([0] + heights)))
+            failed: dict[int, set[int]] = {}
+            for k in bad:
+                failed.setdefault(whose[k], set()).add(k - start[whose[k]])
+            for i, rows in failed.items():
+                keep = pl.Series([r not in rows for r in range(frames[i].height)], dtype=pl.Boolean)
+                out[i] = (frames[i].filter(keep), out[i][1])
     return out
 
 

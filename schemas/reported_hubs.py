@@ -5,6 +5,7 @@ import pandera.polars as pa
 
 from annex import codes
 from annex.report_layout import hub_kind, operator_kind, torikumi_numbers, yes_no
+from schemas._checks import each_distinct, not_longer_than
 
 _YESNO = "○ か空欄で記入してください（○・〇・✓・1・はい・有 も○として読みます）。"
 EARLIEST_START = dt.date(1989, 1, 8)   # 平成元年: 在宅医療の連携拠点はこれより前にはない
@@ -40,10 +41,10 @@ class ReportedHub(pa.DataFrameModel):
         import polars as pl
         return data.lazyframe.select(pl.col(data.key).is_not_null() & (pl.col(data.key).str.len_chars() > 0))
 
-    @pa.check("name", element_wise=True, name="name_length",
+    @pa.check("name", name="name_length",
               description="拠点の名称が200文字を超えています。正式名称だけを記入してください。")
-    def _name_length(cls, v: str) -> bool:
-        return len(v) <= 200
+    def _name_length(cls, data):
+        return not_longer_than(data, 200)
 
     @pa.check("area", name="area_required",
               description="事業区域が空です。拠点が受け持つ市町村を「・」で区切って記入してください（例: 紫波町・矢巾町）。")
@@ -51,44 +52,48 @@ class ReportedHub(pa.DataFrameModel):
         import polars as pl
         return data.lazyframe.select(pl.col(data.key).is_not_null() & (pl.col(data.key).str.len_chars() > 0))
 
-    @pa.check("hub_kind", element_wise=True, name="hub_kind_vocabulary",
+    @pa.check("hub_kind", name="hub_kind_vocabulary",
               description="拠点の種別は 病院・診療所・訪問看護事業所・地域医師会等関係団体・保健所・市町村・地域包括支援センター"
                           " から選んでください。")
-    def _hub_kind(cls, v: str) -> bool:
-        return hub_kind(v) is not None
+    def _hub_kind(cls, data):
+        return each_distinct(data, lambda v: hub_kind(v) is not None)
 
-    @pa.check("operator_kind", element_wise=True, name="operator_kind_allowed",
+    @pa.check("operator_kind", name="operator_kind_allowed",
               description="運営主体の種別は、指針が定める 病院・診療所・訪問看護事業所・地域医師会等関係団体・保健所・市町村"
                           "（地域包括支援センターを含む）のいずれかです。")
-    def _operator_kind(cls, v: str) -> bool:
-        return operator_kind(v) is not None
+    def _operator_kind(cls, data):
+        return each_distinct(data, lambda v: operator_kind(v) is not None)
 
-    @pa.check("start", element_wise=True, name="start_date_readable",
+    @pa.check("start", name="start_date_readable",
               description="開始時期は 令和6年4月・R6.4・H28年度・2016/4 のように記入してください。")
-    def _start(cls, v: str) -> bool:
-        return _date_or_none(v) is not None
+    def _start(cls, data):
+        return each_distinct(data, lambda v: _date_or_none(v) is not None)
 
-    @pa.check("start", element_wise=True, name="start_date_in_range",
+    @pa.check("start", name="start_date_in_range",
               description="開始時期が平成元年より前か、2040年より後になっています。年を確認してください。")
-    def _start_range(cls, v: str) -> bool:
-        d = _date_or_none(v)
-        return d is None or EARLIEST_START <= d <= LATEST_START
+    def _start_range(cls, data):
+        def ok(v: str) -> bool:
+            d = _date_or_none(v)
+            return d is None or EARLIEST_START <= d <= LATEST_START
+        return each_distinct(data, ok)
 
     @pa.check("same_as_program", "same_as_institution", "torikumi_1", "torikumi_2", "torikumi_3", "torikumi_4",
-              "torikumi_5", element_wise=True, name="yes_or_blank", description=_YESNO)
-    def _yes(cls, v: str) -> bool:
-        return yes_no(v) is not None
+              "torikumi_5", name="yes_or_blank", description=_YESNO)
+    def _yes(cls, data):
+        return each_distinct(data, lambda v: yes_no(v) is not None)
 
-    @pa.check("torikumi_list", element_wise=True, name="torikumi_numbers",
+    @pa.check("torikumi_list", name="torikumi_numbers",
               description="取組事項は番号で記入してください（例: 1,2,4 または ①②④）。")
-    def _numbers(cls, v: str) -> bool:
-        return torikumi_numbers(v, 5) is not None
+    def _numbers(cls, data):
+        return each_distinct(data, lambda v: torikumi_numbers(v, 5) is not None)
 
-    @pa.check("torikumi_list", element_wise=True, name="torikumi_in_range",
+    @pa.check("torikumi_list", name="torikumi_in_range",
               description="取組事項の番号は1〜5です。")
-    def _range(cls, v: str) -> bool:
-        nums = torikumi_numbers(v, 5)
-        return nums is None or all(1 <= n <= 5 for n in nums)
+    def _range(cls, data):
+        def ok(v: str) -> bool:
+            nums = torikumi_numbers(v, 5)
+            return nums is None or all(1 <= n <= 5 for n in nums)
+        return each_distinct(data, ok)
 
     class Config:
         strict = False

@@ -5,6 +5,7 @@ import pandera.polars as pa
 
 from annex import codes
 from annex.report_layout import institution_type, torikumi_numbers, yes_no
+from schemas._checks import each_distinct, not_longer_than
 
 _YESNO = "○ か空欄で記入してください（○・〇・✓・1・はい・有 も○として読みます）。"
 
@@ -29,37 +30,39 @@ class ReportedInstitution(pa.DataFrameModel):
         import polars as pl
         return data.lazyframe.select(pl.col(data.key).is_not_null() & (pl.col(data.key).str.len_chars() > 0))
 
-    @pa.check("name", element_wise=True, name="name_length",
+    @pa.check("name", name="name_length",
               description="医療機関名が200文字を超えています。正式名称だけを記入してください。")
-    def _name_length(cls, v: str) -> bool:
-        return len(v) <= 200
+    def _name_length(cls, data):
+        return not_longer_than(data, 200)
 
-    @pa.check("inst_code", element_wise=True, name="inst_code_check_digit",
+    @pa.check("inst_code", name="inst_code_check_digit",
               description="医療機関コードは10桁（都道府県2桁＋点数表1桁＋医療機関番号7桁）で、最後の検査数字が合っている必要があります。"
                           "分からない場合は空欄にしてください（名称で照合します）。")
-    def _inst_code(cls, v: str) -> bool:
-        return codes.inst_code_check_ok(v)
+    def _inst_code(cls, data):
+        return each_distinct(data, lambda v: codes.inst_code_check_ok(v))
 
-    @pa.check("reported_type", element_wise=True, name="reported_type_vocabulary",
+    @pa.check("reported_type", name="reported_type_vocabulary",
               description="種別は一覧から選んでください（支援病1〜3・支援診1〜3・届出なし）。")
-    def _type(cls, v: str) -> bool:
-        return institution_type(v) is not None
+    def _type(cls, data):
+        return each_distinct(data, lambda v: institution_type(v) is not None)
 
     @pa.check("torikumi_1", "torikumi_2", "torikumi_3", "torikumi_4", "torikumi_5", "torikumi_6", "report",
-              element_wise=True, name="yes_or_blank", description=_YESNO)
-    def _yes(cls, v: str) -> bool:
-        return yes_no(v) is not None
+              name="yes_or_blank", description=_YESNO)
+    def _yes(cls, data):
+        return each_distinct(data, lambda v: yes_no(v) is not None)
 
-    @pa.check("torikumi_list", element_wise=True, name="torikumi_numbers",
+    @pa.check("torikumi_list", name="torikumi_numbers",
               description="取組事項は番号で記入してください（例: 1,2,4 または ①②④）。")
-    def _numbers(cls, v: str) -> bool:
-        return torikumi_numbers(v, 6) is not None
+    def _numbers(cls, data):
+        return each_distinct(data, lambda v: torikumi_numbers(v, 6) is not None)
 
-    @pa.check("torikumi_list", element_wise=True, name="torikumi_in_range",
+    @pa.check("torikumi_list", name="torikumi_in_range",
               description="取組事項の番号は1〜6です。")
-    def _range(cls, v: str) -> bool:
-        nums = torikumi_numbers(v, 6)
-        return nums is None or all(1 <= n <= 6 for n in nums)
+    def _range(cls, data):
+        def ok(v: str) -> bool:
+            nums = torikumi_numbers(v, 6)
+            return nums is None or all(1 <= n <= 6 for n in nums)
+        return each_distinct(data, ok)
 
     class Config:
         strict = False
