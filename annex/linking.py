@@ -11,6 +11,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import polars as pl
@@ -188,15 +189,15 @@ def link(institutions: list[Side], facilities: list[Side],
     insts = [s for s in institutions if s.key not in taken_i]
     facs = [s for s in facilities if s.key not in taken_f]
     keys = block_keys(insts, facs)
-    ia, ib = candidate_index(insts, facs, keys)
-    sc, ns, as_ = score_pairs(insts, facs, ia, ib, keys)
+    ia, ib, sims = _candidates(insts, facs, keys)
+    sc, ns, as_ = score_pairs(insts, facs, ia, ib, keys, sims)
     if banned:
         keep = [(insts[a].key, facs[b].key) not in banned for a, b in zip(ia.tolist(), ib.tolist())]
         ia, ib = ia[keep], ib[keep]
         sc, ns, as_ = ([v for v, k in zip(col, keep) if k] for col in (sc, ns, as_))
     score, name, addr = (np.array(v, dtype=np.float64) for v in (sc, ns, as_))
     # pass 1: mutual best with a clear margin
-    accepted = mutual_best(insts, facs, ia, ib, sc, ns, as_)
+    accepted = mutual_best(insts, facs, ia, ib, score, name, addr)
     for (ik, fk), (s_, n_, a_) in accepted:
         method = "name_address" if n_ >= 0.9 and a_ >= 0.85 else "name" if n_ >= 0.9 else "address_name"
         links.append(_link_row(inst_by[ik], fac_by[fk], method, s_, n_, a_, _why(n_, a_)))
@@ -284,12 +285,20 @@ _KIND_CODE = {None: 0, "hospital": 1, "clinic": 2, "dental": 3}
 
 def candidate_index(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Keys] | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(ia, ib) of _candidates."""
+    ia, ib, _ = _candidates(insts, facs, keys)
+    return ia, ib
+
+
+def _candidates(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Keys] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, _Sims]:
     """Pairs worth scoring, each inside one municipality (the block), as index arrays into insts and facs,
     compatible kinds only. Small blocks: every pair that could score 0.3. Large ones (a Tokyo ward has thousands
     of clinics): of those, the pairs sharing the name key, the full name, the street address or its town part,
     plus each institution's facilities with the most similar names — every pair the passes could accept is
     among them (they need an equal name, an equal address, or a close name). The small blocks are paired and
-    bounded all at once. keys: block_keys(insts, facs), when the caller has them."""
+    bounded all at once. keys: block_keys(insts, facs), when the caller has them. With the pairs, the
+    similarities their bound was computed from (score_pairs needs the same ones)."""
     ki, kf = keys or block_keys(insts, facs)
     number: dict[str, int] = {}
     bi = np.fromiter((number.setdefault(s.block, len(number)) for s in insts), dtype=np.int64, count=len(insts))
@@ -315,17 +324,19 @@ def candidate_index(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Key
         rows, cols = oi[at_i[b]:at_i[b] + n_i[b]], of[at_f[b]:at_f[b] + n_f[b]]
         block_f = kf.take(cols)
         for lo in range(0, len(rows), CHUNK_ROWS):
-            a, f = _plausible_pairs(ki, block_f, rows[lo:lo + CHUNK_ROWS])
-            parts.append((a, cols[f]))
-    ia = np.concatenate([a for a, _ in parts]) if parts else np.zeros(0, np.int64)
-    ib = np.concatenate([b for _, b in parts]) if parts else np.zeros(0, np.int64)
+            a, f, sims = _plausible_pairs(ki, block_f, rows[lo:lo + CHUNK_ROWS])
+            parts.append((a, cols[f], sims))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), _Sims(*[np.zeros(0)] * len(_Sims._fields))
+    ia, ib = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    sims = _Sims(*(np.concatenate([p[2][k] for p in parts]) for k in range(len(_Sims._fields))))
     a_kind, b_kind = ki.kind[ia], kf.kind[ib]
     # compatible(): hospital never with clinic, dental (3) only with dental
     ok = ((a_kind == 3) == (b_kind == 3)) & ((a_kind == 0) | (b_kind == 0) | (a_kind == b_kind))
-    return ia[ok], ib[ok]
+    return ia[ok], ib[ok], _Sims(*(v[ok] for v in sims))
 
 
-def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, _Sims]:
     """Pairs of institutions `rows` (a chunk of a large block) with the facilities kf (the block's) that share a
     key or are among the institution's most similar names, and whose score could reach KEEP_FROM (_bounded). The
     name similarity is the one whole matrix computed here.
@@ -340,69 +351,88 @@ def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray) -> tuple[np.ndarray
     top = np.argsort(-name_sim, axis=1, kind="stable")[:, :NAME_CANDIDATES]
     np.put_along_axis(shared_key, top, True, axis=1)
     r, ib = np.nonzero(shared_key)
-    return _bounded(ki, kf, rows[r], ib, name_sim[r, ib])
+    return _bounded(ki, kf, rows[r], ib, name_sim[r, ib], pairwise=False)
 
 
-def _bounded(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_sim: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs (ia, ib) whose upper bound reaches KEEP_FROM (name_sim: their name ratio / 100).
+class _Sims(NamedTuple):
+    """rapidfuzz's measures of pairs (ia, ib), the raw material of both the bound and the scores."""
+    name_ratio: np.ndarray     # ratio of the name keys / 100
+    name_prefix: np.ndarray    # length of the common prefix of the name keys
+    name_postfix: np.ndarray   # … and of the common suffix
+    addr_ratio: np.ndarray     # ratio of the address keys / 100
+    addr_prefix: np.ndarray    # length of the common prefix of the address keys
+
+
+def _measure(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_ratio: np.ndarray | None = None) -> _Sims:
+    ni, nf, ai, af = ki.name[ia].tolist(), kf.name[ib].tolist(), ki.addr[ia].tolist(), kf.addr[ib].tolist()
+    return _Sims(_cpdist(ni, nf, _ratio) / 100.0 if name_ratio is None else name_ratio,
+                 _cpdist(ni, nf, Prefix.similarity), _cpdist(ni, nf, Postfix.similarity),
+                 _cpdist(ai, af, _ratio) / 100.0, _cpdist(ai, af, Prefix.similarity))
+
+
+def _bounded(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_sim: np.ndarray, pairwise: bool = True
+             ) -> tuple[np.ndarray, np.ndarray, _Sims]:
+    """The pairs (ia, ib) whose upper bound reaches KEEP_FROM (name_sim: their name ratio / 100), and their _Sims.
+    pairwise: name_sim came from cpdist, as score_pairs measures; else (a block's cdist matrix) the kept pairs'
+    name ratio is measured again pair by pair, so that a score never depends on the path that found its pair.
 
     The bound is an over-estimate of W_NAME·name_score + W_ADDR·address_score (each rule at its highest), so no
     pair scoring 0.3 or more is dropped. Nothing below needs pairs under 0.3: a link needs 0.85 and a clear
     margin of 0.1, a review entry needs at least 0.4 and counts competitors within 0.1 of it."""
-    ni, nf, ai, af = ki.name[ia].tolist(), kf.name[ib].tolist(), ki.addr[ia].tolist(), kf.addr[ib].tolist()
+    m = _measure(ki, kf, ia, ib, name_sim)
     short = np.minimum(ki.name_len[ia], kf.name_len[ib])
-    contained = (short >= 3) & ((_cpdist(ni, nf, Prefix.similarity) >= short) |
-                                (_cpdist(ni, nf, Postfix.similarity) >= short))
-    name_ub = np.maximum(name_sim, np.where(contained, 0.92, 0.0))
+    contained = (short >= 3) & ((m.name_prefix >= short) | (m.name_postfix >= short))
+    name_ub = np.maximum(m.name_ratio, np.where(contained, 0.92, 0.0))
     full_eq = (ki.full_id[ia] == kf.full_id[ib]) & (ki.full_len[ia] > 0)
     name_ub = np.maximum(name_ub, full_eq.astype(np.float64))
-    addr_ub = _cpdist(ai, af, _ratio) / 100.0 * 0.8
+    addr_ub = m.addr_ratio * 0.8
     short_a = np.minimum(ki.addr_len[ia], kf.addr_len[ib])
-    addr_ub = np.maximum(addr_ub, np.where((short_a > 0) & (_cpdist(ai, af, Prefix.similarity) >= short_a), 1.0, 0.0))
+    addr_ub = np.maximum(addr_ub, np.where((short_a > 0) & (m.addr_prefix >= short_a), 1.0, 0.0))
     town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
     addr_ub = np.maximum(addr_ub, 0.95 * town_eq)
     nums_eq = (ki.nums_id[ia] == kf.nums_id[ib]) & (ki.nums_len[ia] > 0)
     addr_ub = np.maximum(addr_ub, 0.9 * nums_eq)
     keep = W_NAME * name_ub + W_ADDR * addr_ub >= KEEP_FROM
-    return ia[keep], ib[keep]
+    ia, ib, m = ia[keep], ib[keep], _Sims(*(v[keep] for v in m))
+    if not pairwise:
+        m = m._replace(name_ratio=_cpdist(ki.name[ia].tolist(), kf.name[ib].tolist(), _ratio) / 100.0)
+    return ia, ib, m
 
 
 def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray,
-                keys: tuple[_Keys, _Keys] | None = None) -> tuple[list[float], list[float], list[float]]:
+                keys: tuple[_Keys, _Keys] | None = None, sims: _Sims | None = None
+                ) -> tuple[list[float], list[float], list[float]]:
     """(score, name_score, address_score) of the pairs (insts[ia[k]], facs[ib[k]]) — exactly what
     name_score() and address_score() give pair by pair (tested), computed column-wise: rapidfuzz over the
     pairs in C, the rules as array selections (equal strings as equal ids, see _Keys), and Python's own
-    round() for the rounded values. keys: block_keys(insts, facs), when the caller has them."""
+    round() for the rounded values. keys: block_keys(insts, facs), and sims: the pairs' _Sims, when the caller
+    has them (_candidates measured them for the bound)."""
     if len(ia) == 0:
         return [], [], []
     ki, kf = keys or block_keys(insts, facs)
+    m = sims if sims is not None else _measure(ki, kf, ia, ib)
     # name_score
-    na, nb = ki.name[ia].tolist(), kf.name[ib].tolist()
     la, lb = ki.name_len[ia], kf.name_len[ib]
     short = np.minimum(la, lb)
-    sim = _cpdist(na, nb, _ratio) / 100.0
-    contained = (short >= 3) & ((_cpdist(na, nb, Prefix.similarity) >= short) |
-                                (_cpdist(na, nb, Postfix.similarity) >= short))
+    contained = (short >= 3) & ((m.name_prefix >= short) | (m.name_postfix >= short))
     same = (ki.name_id[ia] == kf.name_id[ib]) | ((ki.full_id[ia] == kf.full_id[ib]) & (ki.full_len[ia] > 0))
-    ns = _select([(la == 0) | (lb == 0), same, contained], [0.0, 1.0, 0.92], sim)
+    ns = _select([(la == 0) | (lb == 0), same, contained], [0.0, 1.0, 0.92], m.name_ratio)
     # address_score
-    aa, ab = ki.addr[ia].tolist(), kf.addr[ib].tolist()
     la, lb = ki.addr_len[ia], kf.addr_len[ib]
     short = np.minimum(la, lb)
-    prefix = (_cpdist(aa, ab, Prefix.similarity) >= short) & (la != lb)
+    prefix = (m.addr_prefix >= short) & (la != lb)
     # the longer one goes on with "-" right after the shorter one (one source stops at the block)
-    dash = np.zeros(len(aa), dtype=bool)
-    for k in np.nonzero(prefix & (short > 0))[0].tolist():
-        longer = aa[k] if la[k] > lb[k] else ab[k]
-        dash[k] = longer[short[k]] == "-"
+    dash = np.zeros(len(ia), dtype=bool)
+    at = np.nonzero(prefix & (short > 0))[0]
+    for k, a, b, n in zip(at.tolist(), ki.addr[ia[at]].tolist(), kf.addr[ib[at]].tolist(), short[at].tolist()):
+        dash[k] = (a if len(a) > len(b) else b)[n] == "-"
     town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
     nums_eq = ki.nums_id[ia] == kf.nums_id[ib]
     nums_missing = (ki.nums_len[ia] == 0) | (kf.nums_len[ib] == 0)
     head_eq = ki.head_id[ia] == kf.head_id[ib]
     as_ = _select([(la == 0) | (lb == 0), ki.addr_id[ia] == kf.addr_id[ib], dash, town_eq & nums_eq,
                    town_eq & nums_missing, (ki.nums_len[ia] > 0) & nums_eq & head_eq],
-                  [0.0, 1.0, 0.85, 0.95, 0.8, 0.9], 0.8 * (_cpdist(aa, ab, _ratio) / 100.0))
+                  [0.0, 1.0, 0.85, 0.95, 0.8, 0.9], 0.8 * m.addr_ratio)
     total = W_NAME * np.array(ns) + W_ADDR * np.array(as_)
     return _round3(total), ns, as_
 
@@ -495,16 +525,21 @@ def mutual_best(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndar
     MARGIN below. Equal scores rank by the larger key (inst_code / facility_id), so the result does not depend on
     the order of the pairs. ((inst key, facility key), (score, name score, address score)) in the pairs' order.
     Column-wise: one sort per side instead of a list per institution and facility."""
-    if len(ia) == 0:
+    score = np.asarray(sc, dtype=np.float64)
+    # a pair scoring under ACCEPT - MARGIN can neither be linked nor come within the margin of one that is (scores
+    # are multiples of 0.001; the float ACCEPT - MARGIN is a hair under 0.75): only the rest are ranked
+    near = np.nonzero(score > ACCEPT - MARGIN - 1e-9)[0]
+    if len(near) == 0:
         return []
-    score = np.array(sc, dtype=np.float64)
-    name, addr = np.array(ns, dtype=np.float64), np.array(as_, dtype=np.float64)
+    ia, ib, score = ia[near], ib[near], score[near]
+    name, addr = np.asarray(ns, dtype=np.float64)[near], np.asarray(as_, dtype=np.float64)[near]
     best_f, second_i = _best_per(ia, ib, score, _key_ranks(facs), len(insts))
     best_i, second_f = _best_per(ib, ia, score, _key_ranks(insts), len(facs))
     ok = ((score >= ACCEPT) & ((name >= 0.9) | (addr == 1.0)) & (best_f[ia] == ib) & (best_i[ib] == ia)
           & ~(second_i[ia] > score - MARGIN) & ~(second_f[ib] > score - MARGIN))
-    return [((insts[a].key, facs[b].key), (sc[k], ns[k], as_[k]))
-            for k, a, b in zip(np.nonzero(ok)[0].tolist(), ia[ok].tolist(), ib[ok].tolist())]
+    return [((insts[a].key, facs[b].key), (s, n, d))
+            for a, b, s, n, d in zip(ia[ok].tolist(), ib[ok].tolist(), score[ok].tolist(), name[ok].tolist(),
+                                     addr[ok].tolist())]
 
 
 def _key_ranks(sides: list[Side]) -> np.ndarray:
