@@ -74,7 +74,9 @@ def _warn(rep: ReportFile, row: dict, column: str | None, value, rule: str, mess
 
 
 def _keep(rep: ReportFile, kept: list[int]) -> None:
-    rep.result.accepted = rep.result.accepted[kept] if kept else rep.result.accepted.head(0)
+    """The file's accepted rows: those at the positions kept (most files keep every row)."""
+    if len(kept) != rep.result.accepted.height:
+        rep.result.accepted = rep.result.accepted[kept] if kept else rep.result.accepted.head(0)
 
 
 def _where(prev: dict, sender_name: str | None, rep: ReportFile) -> str:
@@ -93,16 +95,29 @@ class InstitutionLookup:
     """Institutions of one prefecture (厚生局 名簿 + code list) with their 支援病/支援診 status."""
 
     def __init__(self, institutions: pl.DataFrame):
-        self.by_code = {r["inst_code"]: r for r in institutions.iter_rows(named=True)}
-        self.by_name: dict[str, list[dict]] = {}
-        for r in self.by_code.values():
-            for k in {text.name_key(r["name"]), text.full_name_key(r["name"])}:
+        # a row becomes a dict when a report names it (~15,000 of the 87,000 institutions nationally)
+        self._frame = institutions
+        self._rows: dict[int, dict] = {}
+        self._at = {code: i for i, code in enumerate(institutions["inst_code"].to_list())}
+        self.by_name: dict[str, list[int]] = {}
+        names = institutions["name"].to_list()
+        for i in self._at.values():
+            for k in {text.name_key(names[i]), text.full_name_key(names[i])}:
                 if k:
-                    self.by_name.setdefault(k, []).append(r)
+                    self.by_name.setdefault(k, []).append(i)
+
+    def _row(self, i: int) -> dict:
+        if i not in self._rows:
+            self._rows[i] = self._frame.row(i, named=True)
+        return self._rows[i]
+
+    def by_code(self, code: str) -> dict | None:
+        i = self._at.get(code)
+        return None if i is None else self._row(i)
 
     def by_reported_name(self, name: str, muni: str | None) -> list[dict]:
         hits = {r["inst_code"]: r for k in {text.name_key(name), text.full_name_key(name)} if k
-                for r in self.by_name.get(k, [])}
+                for r in map(self._row, self.by_name.get(k, []))}
         found = list(hits.values())
         if muni and len(found) > 1:
             found = [r for r in found if r["municipality_code"] == muni] or found
@@ -133,8 +148,8 @@ def check_institution_reports(files: list[ReportFile], lookup: InstitutionLookup
                           "所在市町村が読み取れません（他県の市町村か誤記）。名簿の所在地を使いました。")
             inst = None
             code = row.get("inst_code")
-            if code and code in lookup.by_code:
-                inst = lookup.by_code[code]
+            if code and lookup.by_code(code) is not None:
+                inst = lookup.by_code(code)
                 if text.name_key(inst["name"]) != text.name_key(row["name"]) and \
                         text.full_name_key(inst["name"]) != text.full_name_key(row["name"]):
                     _warn(rep, row, "医療機関名", row["name"], "name_differs",
@@ -221,11 +236,15 @@ def hub_id(pref_code: str, name: str) -> str:
     return f"{pref_code}-{hashlib.sha1(text.name_key(name).encode()).hexdigest()[:10]}"
 
 
-def _area_codes(rep: ReportFile, row: dict, areas: Areas, index: MunicipalityIndex,
-                pref_code: str) -> list[str] | None:
+def _area_names(areas: Areas) -> dict[str, str]:
+    """The prefecture's 在宅医療圏 and 二次医療圏 names, as a 事業区域 may name them (盛岡圏域), by basic() text."""
+    return {text.basic(a): a for a in areas.frame["home_care_area"].unique().to_list()} | \
+        {text.basic(a): a for a in areas.frame["secondary_area"].unique().to_list()}
+
+
+def _area_codes(rep: ReportFile, row: dict, areas: Areas, index: MunicipalityIndex, pref_code: str,
+                area_names: dict[str, str]) -> list[str] | None:
     codes_: list[str] = []
-    area_names = {text.basic(a): a for a in areas.frame["home_care_area"].unique().to_list()} | \
-                 {text.basic(a): a for a in areas.frame["secondary_area"].unique().to_list()}
     for token in split_municipalities(row["area"]):
         t = text.basic(token)
         if t in ("全域", "市内全域", "町内全域", "村内全域", "区内全域", "全市", "全町", "全村") and rep.sender:
@@ -262,10 +281,11 @@ def check_hub_reports(files: list[ReportFile], areas: Areas, index: Municipality
                       pref_code: str) -> pl.DataFrame:
     rows_out: list[dict] = []
     first_seen: dict[str, dict] = {}
+    area_names = _area_names(areas)
     for rep in files:
         kept = []
         for i, row in enumerate(rep.result.accepted.iter_rows(named=True)):
-            area = _area_codes(rep, row, areas, index, pref_code)
+            area = _area_codes(rep, row, areas, index, pref_code, area_names)
             if area is None:
                 continue
             hkind = hub_kind(row["hub_kind"]) if row.get("hub_kind") else None
