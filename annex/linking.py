@@ -328,7 +328,7 @@ def _candidates(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Keys] |
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), _Sims(*[np.zeros(0)] * len(_Sims._fields))
     ia, ib = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    sims = _Sims(*(np.concatenate([p[2][k] for p in parts]) for k in range(len(_Sims._fields))))
+    sims = _Sims(*map(np.concatenate, zip(*(p[2] for p in parts))))
     a_kind, b_kind = ki.kind[ia], kf.kind[ib]
     # compatible(): hospital never with clinic, dental (3) only with dental
     ok = ((a_kind == 3) == (b_kind == 3)) & ((a_kind == 0) | (b_kind == 0) | (a_kind == b_kind))
@@ -363,6 +363,7 @@ class _Sims(NamedTuple):
 
 
 def _measure(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_ratio: np.ndarray | None = None) -> _Sims:
+    """The _Sims of the pairs (ia, ib); name_ratio when the caller measured it already."""
     ni, nf, ai, af = ki.name[ia].tolist(), kf.name[ib].tolist(), ki.addr[ia].tolist(), kf.addr[ib].tolist()
     return _Sims(_cpdist(ni, nf, _ratio) / 100.0 if name_ratio is None else name_ratio,
                  _cpdist(ni, nf, Prefix.similarity), _cpdist(ni, nf, Postfix.similarity),
@@ -517,8 +518,8 @@ def _unique_exact_names(insts: list[Side], facs: list[Side], ia: np.ndarray, ib:
             yield a, b, exact[(a, b)]
 
 
-def mutual_best(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray, sc: list[float],
-                ns: list[float], as_: list[float]) -> list:
+def mutual_best(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray, sc: np.ndarray | list[float],
+                ns: np.ndarray | list[float], as_: np.ndarray | list[float]) -> list:
     """Pass 1 over the scored pairs (insts[ia[k]], facs[ib[k]]): the pairs that are good (score ≥ ACCEPT with a
     close name or the same address) and each side's best, with every other candidate of either side more than
     MARGIN below. Equal scores rank by the larger key (inst_code / facility_id), so the result does not depend on

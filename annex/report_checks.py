@@ -146,10 +146,9 @@ def check_institution_reports(files: list[ReportFile], lookup: InstitutionLookup
                 if muni is None:
                     _warn(rep, row, "所在市町村", row["municipality"], "municipality_unknown",
                           "所在市町村が読み取れません（他県の市町村か誤記）。名簿の所在地を使いました。")
-            inst = None
             code = row.get("inst_code")
-            if code and lookup.by_code(code) is not None:
-                inst = lookup.by_code(code)
+            inst = lookup.by_code(code) if code else None
+            if inst is not None:
                 if text.name_key(inst["name"]) != text.name_key(row["name"]) and \
                         text.full_name_key(inst["name"]) != text.full_name_key(row["name"]):
                     _warn(rep, row, "医療機関名", row["name"], "name_differs",
