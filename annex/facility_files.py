@@ -5,6 +5,7 @@ import datetime as dt
 import re
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
 
@@ -114,10 +115,13 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
     header = [h.strip() for h in header]
     missing = [h for h in REQUIRED if h not in header]
     if missing:
-        body = sum(1 for _ in records)
-        return failed_file("facility_file", path, "missing_column",
-                           f"必要な列がありません: {'・'.join(missing)}（1行目の見出しを確認してください）",
-                           rows_in=body, empty_schema=empty)
+        failed = failed_file("facility_file", path, "missing_column",
+                             f"必要な列がありません: {'・'.join(missing)}（1行目の見出しを確認してください）",
+                             empty_schema=empty)
+        at = header.index("都道府県コード") if "都道府県コード" in header else None
+        in_scope = None if prefs is None or at is None else \
+            (lambda fields: at >= len(fields) or fields[at].strip() in prefs)
+        return reject_every_row(failed, path, records, in_scope)
     idx = {HEADER[h]: i for i, h in enumerate(header) if h in HEADER}
     res = ReadResult("facility_file", str(path), pl.DataFrame(schema=empty), notes, as_of=snapshot.isoformat())
     # each row kept as a list of its stripped fields in idx's order (140,000 clinics and dental clinics
@@ -177,6 +181,24 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
         out, found = _check_municipality(out, muni_current, str(path))
         res.findings += found
     res.accepted = out.select(list(FACILITY_COLUMNS))
+    return res
+
+
+def reject_every_row(res: ReadResult, path: Path, records: Iterable[tuple[int, list[str]]],
+                     in_scope: Callable[[list[str]], bool] | None = None) -> ReadResult:
+    """A file given up at its header (res: its failed_file) loses every row below: each non-blank line becomes a
+    rejected row of its own, as the 名簿 does for a sheet without a needed column, so that rows_in = accepted +
+    rejected + skipped + out_of_scope holds for the failed file too. in_scope(fields) False: a row of a
+    prefecture outside this run (out_of_scope, not rejected)."""
+    for line, fields in records:
+        res.rows_in += 1
+        if not any(f.strip() for f in fields):
+            res.skipped_blank += 1
+        elif in_scope is not None and not in_scope(fields):
+            res.out_of_scope += 1
+        else:
+            res.findings.append(finding(path, None, line, None, None, res.findings[0]["rule"],
+                                        "見出しに必要な列がないため、この行を読めません。"))
     return res
 
 

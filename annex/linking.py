@@ -22,6 +22,7 @@ from rapidfuzz.process import cdist, cpdist
 
 from annex import text
 from annex.csvio import EncodingError, decode, rows_with_line_numbers
+from annex.facility_files import reject_every_row
 from annex.findings import ReadResult, failed_file, finding
 
 ACCEPT = 0.85        # minimum combined score for an automatic link
@@ -139,9 +140,9 @@ def read_overrides(path: str | Path) -> ReadResult:
         return res
     header = [h.strip() for h in rows[0][1]]
     if any(h not in header for h in ("医療機関コード", "医療情報ネットID", "指示")):
-        return failed_file("link_overrides", path, "missing_column",
-                           "紐付け指定ファイルの見出しは 医療機関コード・医療情報ネットID・指示・理由 です。",
-                           rows_in=len(rows) - 1, empty_schema=schema)
+        return reject_every_row(failed_file("link_overrides", path, "missing_column",
+                                            "紐付け指定ファイルの見出しは 医療機関コード・医療情報ネットID・指示・理由 です。",
+                                            empty_schema=schema), path, rows[1:])
     idx = {OVERRIDE_HEADER[h]: i for i, h in enumerate(header) if h in OVERRIDE_HEADER}
     recs = []
     for line, fields in rows[1:]:
@@ -162,25 +163,35 @@ def read_overrides(path: str | Path) -> ReadResult:
     return res
 
 
+def override_links(institutions: list[Side], facilities: list[Side], overrides: pl.DataFrame | None) -> list[dict]:
+    """The links the override file's 紐付け rows make among these records (LINK_COLUMNS rows, method override):
+    in the file's order, a code or facility already linked by an earlier row is not linked again."""
+    links: list[dict] = []
+    if overrides is None:
+        return links
+    inst_by, fac_by = {s.key: s for s in institutions}, {s.key: s for s in facilities}
+    taken_i, taken_f = set(), set()
+    for o in overrides.iter_rows(named=True):
+        i, f = inst_by.get(o["inst_code"]), fac_by.get(o["facility_id"])
+        if o["action"] != "link" or i is None or f is None or i.key in taken_i or f.key in taken_f:
+            continue
+        ns, as_ = name_score(i, f), address_score(i, f)
+        links.append(_link_row(i, f, "override", 1.0, ns, as_,
+                               f"手動指定（{o.get('note') or '理由なし'}）／{_why(ns, as_)}"))
+        taken_i.add(i.key)
+        taken_f.add(f.key)
+    return links
+
+
 def link(institutions: list[Side], facilities: list[Side],
          overrides: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return (facility_links, link_review)."""
-    links, review = [], []
+    review = []
     inst_by, fac_by = {s.key: s for s in institutions}, {s.key: s for s in facilities}
-    taken_i, taken_f, banned = set(), set(), set()
-    if overrides is not None:
-        for o in overrides.iter_rows(named=True):
-            if o["action"] == "reject":
-                banned.add((o["inst_code"], o["facility_id"]))
-        for o in overrides.iter_rows(named=True):
-            i, f = inst_by.get(o["inst_code"]), fac_by.get(o["facility_id"])
-            if o["action"] != "link" or i is None or f is None or i.key in taken_i or f.key in taken_f:
-                continue
-            ns, as_ = name_score(i, f), address_score(i, f)
-            links.append(_link_row(i, f, "override", 1.0, ns, as_,
-                                   f"手動指定（{o['note'] or '理由なし'}）／{_why(ns, as_)}"))
-            taken_i.add(i.key)
-            taken_f.add(f.key)
+    links = override_links(institutions, facilities, overrides)
+    taken_i, taken_f = {r["inst_code"] for r in links}, {r["facility_id"] for r in links}
+    banned = set() if overrides is None else \
+        set(overrides.filter(pl.col("action") == "reject").select("inst_code", "facility_id").rows())
 
     # every municipality at once: the pairs never cross a block (candidate_index), so each pass below gives what
     # it gives block by block — what one block takes is open to no other — in a few array operations instead of
@@ -237,6 +248,24 @@ def link(institutions: list[Side], facilities: list[Side],
                        "name_score": ns[k], "address_score": as_[k], "reason": reason})
     return (pl.DataFrame(links, schema=LINK_COLUMNS).sort("inst_code"),
             pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(**REVIEW_ORDER))
+
+
+def hold_contested(older: pl.DataFrame, review: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The links of a later pass (older: codes only in the code list) against the review list of the pass before
+    (codes in the current 名簿). A facility whose earlier candidates all score more than MARGIN below its link
+    keeps the link, and leaves the review list as a linked facility does; one with an earlier candidate within the
+    margin is a choice between close candidates: its link is withheld and the pair listed for review.
+    Returns (links kept, review list, withheld pairs as review rows)."""
+    rivals = older.join(review.select("facility_id", pl.col("score").alias("rival")), on="facility_id") \
+        .filter(pl.col("rival") > pl.col("score") - MARGIN) \
+        .group_by("inst_code", "facility_id").agg(pl.len().alias("rivals"))
+    withheld = older.join(rivals, on=["inst_code", "facility_id"]).select(
+        "inst_code", "facility_id", "score", "name_score", "address_score",
+        pl.format(f"現行の名簿の医療機関コードに近接する候補あり（差{MARGIN}未満の候補{{}}件）／{{}}",
+                  "rivals", "why").alias("reason"))
+    kept = older.join(rivals, on=["inst_code", "facility_id"], how="anti")
+    return (kept, review.filter(~pl.col("facility_id").is_in(kept["facility_id"].implode())),
+            withheld.select(list(REVIEW_COLUMNS)))
 
 
 FULL_PAIRS_UP_TO = 4_000   # a block this small is compared pair by pair, as it always was

@@ -103,7 +103,8 @@ class MunicipalityIndex:
         return t
 
     def resolve(self, pref_code: str, address: str | None) -> tuple[str | None, str]:
-        """(current 6-digit code, remainder of the address after the municipality) or (None, address).
+        """(current 6-digit code, remainder of the address after the municipality) or (None, address after the
+        prefecture). The remainder keeps the address's spaces (text.tail_as_written): a space ends the street.
 
         Accepts addresses with or without the prefecture, and with or without the 郡 of a town or village
         (岩手郡雫石町…, 幡多郡黒潮町…). Longest name first, so 札幌市中央区 wins over 札幌市.
@@ -120,8 +121,8 @@ class MunicipalityIndex:
         for candidate in (t, _GUN.sub("", t)):
             for name, code in heads.get(candidate[:2], ()):
                 if candidate.startswith(name):
-                    return code, candidate[len(name):]
-        return None, t
+                    return code, text.tail_as_written(address, candidate[len(name):])
+        return None, text.tail_as_written(address, t)
 
 
 _GUN = re.compile(r"^[^市区町村]{1,6}?郡")

@@ -130,17 +130,26 @@ def pref_institutions(ref: ReferenceData, pref: Prefecture) -> tuple[pl.DataFram
 def link_frames(inst: pl.DataFrame, fac: pl.DataFrame, chosen: pl.DataFrame | None, index
                 ) -> dict[str, pl.DataFrame]:
     """Links and review list of these institutions and facilities (module level: it runs in the helper).
-    Codes in the current 名簿 first; codes known only from the (older) code list may take what is left, so a
-    facility that was given a new code is linked to the code its notifications are filed under."""
+    The override file's links first, once: the codes and facilities it links take part in neither pass below, and
+    its 紐付け禁止 pairs are kept apart in both. Then codes in the current 名簿; codes known only from the (older)
+    code list may take what is left, so a facility that was given a new code is linked to the code its
+    notifications are filed under — but not a facility with a current code close to it (linking.hold_contested)."""
     fac_sides = linking.make_sides(fac, "facility_id", "kind", index)
-    links, review = linking.link(linking.make_sides(inst.filter(pl.col("in_meibo")), "inst_code", None, index),
-                                 fac_sides, chosen)
-    taken = set(links["facility_id"])
-    links2, review2 = linking.link(linking.make_sides(inst.filter(~pl.col("in_meibo")), "inst_code", None, index),
-                                   [s for s in fac_sides if s.key not in taken], chosen)
+    inst_sides = linking.make_sides(inst, "inst_code", None, index)
+    forced = pl.DataFrame(linking.override_links(inst_sides, fac_sides, chosen), schema=linking.LINK_COLUMNS)
+    banned = chosen.filter(pl.col("action") == "reject") if chosen is not None else None
+    taken_i, taken_f = set(forced["inst_code"]), set(forced["facility_id"])
+    current = dict(zip(inst["inst_code"], inst["in_meibo"]))
+    links, review = linking.link([s for s in inst_sides if current[s.key] and s.key not in taken_i],
+                                 [s for s in fac_sides if s.key not in taken_f], banned)
+    taken_f |= set(links["facility_id"])
+    links2, review2 = linking.link([s for s in inst_sides if not current[s.key] and s.key not in taken_i],
+                                   [s for s in fac_sides if s.key not in taken_f], banned)
+    links2, review, held = linking.hold_contested(links2, review)
     # a facility already under review with a current code does not also need an old-code candidate
-    return {"links": pl.concat([links, links2]), "review": review,
-            "review_older": review2.filter(~pl.col("facility_id").is_in(review["facility_id"].implode()))}
+    older = review2.filter(~pl.col("facility_id").is_in(review["facility_id"].implode()))
+    return {"links": pl.concat([forced, links, links2]).sort("inst_code"), "review": review,
+            "review_older": pl.concat([older, held]).sort(**linking.REVIEW_ORDER)}
 
 
 def matchable(inst: pl.DataFrame, fac: pl.DataFrame, chosen: pl.DataFrame | None) -> pl.DataFrame:

@@ -96,6 +96,26 @@ def basic(text: str | None) -> str:
     return unicodedata.normalize("NFKC", t)
 
 
+def tail_as_written(original: str | None, tail: str) -> str:
+    """The part of original that ends basic(original) in tail (a suffix of it), as written: NFKC'd, its spaces
+    kept — address_key ends the street part at a space (丸ノ内1丁目7-45 4階), which basic() would remove.
+    tail itself when the original has no space, or when the end cannot be found character for character."""
+    t = unicodedata.normalize("NFKC", original or "")
+    if not _SPACES.search(t):
+        return tail
+    # basic() keeps every other character one for one before the tail (a prefecture or municipality name
+    # holds no digits, so no dash after a digit is merged there): count them off
+    want, seen = len(basic(t)) - len(tail), 0
+    for at, ch in enumerate(t):
+        if seen == want:
+            break
+        seen += not _SPACES.fullmatch(ch)
+    else:
+        at = len(t)
+    written = t[at:].strip()
+    return written if basic(t[:at]) + basic(written) == basic(t) and basic(written) == tail else tail
+
+
 # 法人格 and public-owner prefixes that one source writes and the other omits.
 _CORP_TYPES = (
     "社会福祉法人恩賜財団済生会", "独立行政法人国立病院機構", "独立行政法人地域医療機能推進機構",
@@ -165,7 +185,8 @@ def full_name_key(name: str | None) -> str:
     return basic(_all_kanji_numerals(_PRIVATE_USE.sub("", t)))
 
 
-_BLOCK_SEP = re.compile(r"(?<=\d)(?:丁目|番地の|番地|番の|番|地割|の)(?=\d)")
+# a unit between numbers is a separator, also across a space (1丁目 7-45: the space marked "|", see below)
+_BLOCK_SEP = re.compile(r"(?<=\d)(?:丁目|番地の|番地|番の|番|地割|の)\|?(?=\d)")
 _TRAILING = re.compile(r"(?<=\d)(?:番地|番|号|丁目)")
 _SPACE_RUN = re.compile(r"[\s\u3000]+")
 _DAI_CHIWARI = re.compile(r"第(\d+)地割")
@@ -192,7 +213,8 @@ def address_key(address: str | None) -> str:
 def _address_key_once(address: str) -> tuple[str, bool]:
     """address_key's steps, once; and whether spaces or punctuation were removed on the way.
     Each step is skipped when the text cannot contain what it rewrites (~200 k addresses nationally)."""
-    # a space ends the street part ("館向町4番8号 2F"): mark it before spaces are removed
+    # a space ends the street part ("館向町4番8号 2F", "丸ノ内1-7-45 4階") unless a unit before it awaits the next
+    # number ("1丁目 7-45"): mark it before spaces are removed
     t = basic(_SPACE_RUN.sub("|", unicodedata.normalize("NFKC", address).strip()))
     gaps = "|" in t or _PUNCT.search(t) is not None
     if not _KANJI_NUM_CHARS.isdisjoint(t):

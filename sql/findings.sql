@@ -14,3 +14,10 @@ COMMENT ON COLUMN findings.message IS '内容と直し方（日本語）';
 CREATE VIEW rejected_rows AS
 SELECT source_file, sheet, "row", "column", value, rule, message FROM findings WHERE severity = 'error';
 COMMENT ON VIEW rejected_rows IS '却下した行・ファイル（findings のうち error）';
+COMMENT ON COLUMN rejected_rows.source_file IS 'ファイル（raw からの相対パス）';
+COMMENT ON COLUMN rejected_rows.sheet IS 'シート名（CSVは空）';
+COMMENT ON COLUMN rejected_rows."row" IS '却下した行の、利用者が見る行番号（ファイル全体を読めなかったときの指摘は空）';
+COMMENT ON COLUMN rejected_rows."column" IS '列名';
+COMMENT ON COLUMN rejected_rows.value IS '問題の値';
+COMMENT ON COLUMN rejected_rows.rule IS '規則の識別子';
+COMMENT ON COLUMN rejected_rows.message IS '内容と直し方（日本語）';

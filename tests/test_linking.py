@@ -97,6 +97,18 @@ def test_override_file(tmp_path):
     assert res.accepted.height == 1 and [f["row"] for f in res.findings] == [3]
 
 
+def test_override_file_with_a_wrong_header_adds_up(tmp_path):
+    """A header without 指示: one file-level finding, and each of its rows rejected (a blank one skipped)."""
+    p = tmp_path / "facility_link_overrides.csv"
+    p.write_text("医療機関コード,医療情報ネットID,理由\n0310110309,03103100001,確認済\n\n0310110310,03103100002,\n",
+                 encoding="utf-8")
+    res = linking.read_overrides(p)
+    assert res.status == "failed" and res.accepted.height == 0
+    assert [(f["row"], f["rule"]) for f in res.findings] == [(None, "missing_column"), (2, "missing_column"),
+                                                               (4, "missing_column")]
+    assert res.balanced() and (res.rows_in, res.rejected, res.skipped_blank) == (3, 2, 1)
+
+
 def test_block_filter_keeps_every_pair_that_can_matter(monkeypatch):
     """_plausible_pairs drops pairs by a whole-block upper bound; no pair scoring 0.3 or more may be dropped
     (links need 0.85, review 0.4 with competitors within 0.1). Checked against the exact pairwise scores on
@@ -243,8 +255,11 @@ def test_linking_in_two_parts_equals_linking_at_once(tmp_path, monkeypatch):
     fac = ref.of_prefecture("facilities", "39")
     i = inst.filter(pl.col("municipality_code") == "392014").row(0, named=True)        # 高知市
     f = fac.filter(pl.col("municipality_code") == "392031").row(0, named=True)         # 安芸市
+    # and a 紐付け禁止 for the old code of こいけクリニック (四万十市): the 名簿's 吉井クリニック nearby stays its
+    # facility's candidate for review
     (pref.dir / "facility_link_overrides.csv").write_text(
-        f"医療機関コード,医療情報ネットID,指示,理由\n{i['inst_code']},{f['facility_id']},紐付け,確認済\n", encoding="utf-8")
+        f"医療機関コード,医療情報ネットID,指示,理由\n{i['inst_code']},{f['facility_id']},紐付け,確認済\n"
+        "3910711088,3922395412000,紐付け禁止,確認済\n", encoding="utf-8")
     whole = pipeline.link_prefecture(ref, pref)
     monkeypatch.setattr(pipeline, "SPLIT_FROM_RECORDS", 0)
     monkeypatch.setattr(pipeline, "HELPER_SHARE", 0.5)
@@ -364,3 +379,68 @@ def test_competitors_are_counted_as_one_by_one():
         got = linking._count_at_least(group, score, threshold, at).tolist()
         assert got == [sum(1 for j in range(n) if group[j] == group[k] and score[j] >= threshold[k])
                        for k in at.tolist()], trial
+
+
+def _frames(inst_rows: list[tuple], fac_rows: list[tuple]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Institutions (code, name, address, in the 名簿) and facilities (id, name, address) of 盛岡市, as link_frames
+    takes them."""
+    inst = pl.DataFrame({"inst_code": [r[0] for r in inst_rows], "name": [r[1] for r in inst_rows],
+                         "pref_code": "03", "municipality_code": "032018",
+                         "address": [f"岩手県盛岡市{r[2]}" for r in inst_rows], "tensuhyo": "1",
+                         "in_meibo": [r[3] for r in inst_rows]})
+    fac = pl.DataFrame({"facility_id": [r[0] for r in fac_rows], "name": [r[1] for r in fac_rows],
+                        "pref_code": "03", "municipality_code": "032018",
+                        "address": [f"盛岡市{r[2]}" for r in fac_rows], "kind": "hospital"})
+    return inst, fac
+
+
+def test_override_to_an_old_code_wins_over_a_current_one():
+    """The override file names a code known only from the code list; the matcher would give the facility to the
+    名簿's code with the same name and address. The override is made first, whichever pass its code is in."""
+    from annex.pipeline import link_frames
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    index = read_reference(RAW, {"03"}).index
+    inst, fac = _frames([("0310110001", "中央病院", "本町1-2-3", True), ("0310119999", "北病院", "北町9", False)],
+                        [("03103100001", "中央病院", "本町1-2-3")])
+    chosen = pl.DataFrame({"inst_code": ["0310119999"], "facility_id": ["03103100001"], "action": ["link"],
+                           "note": ["旧コードで届出"]})
+    got = link_frames(inst, fac, chosen, index)
+    assert got["links"].select("inst_code", "facility_id", "method").rows() == [
+        ("0310119999", "03103100001", "override")]
+    assert got["review"].height == 0 and got["review_older"].height == 0
+
+
+def test_old_code_does_not_take_a_facility_between_close_current_codes():
+    """Two codes of the 名簿 are equally close to a facility (review); a code known only from the code list that
+    matches it as well is a third close candidate: the pair goes to review, never to a link. An old code far
+    ahead of the 名簿's candidate keeps its link, and the facility leaves the review list as a linked one does."""
+    from annex.pipeline import link_frames
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    index = read_reference(RAW, {"03"}).index
+    inst, fac = _frames([("0310110001", "中央病院", "本町1-2-3", True), ("0310110002", "中央病院", "本町1-2-3", True),
+                         ("0310119999", "中央病院", "本町1-2-3", False),
+                         ("0310110003", "南町南病院", "南町8-8", True), ("0310119998", "南病院", "南町4-4", False)],
+                        [("03103100001", "中央病院", "本町1-2-3"), ("03103100002", "南病院", "南町4-4")])
+    got = link_frames(inst, fac, None, index)
+    assert got["links"].select("inst_code", "facility_id").rows() == [("0310119998", "03103100002")]
+    assert sorted(got["review"].select("inst_code", "facility_id").rows()) == [
+        ("0310110001", "03103100001"), ("0310110002", "03103100001")]
+    held = got["review_older"].row(0, named=True)
+    assert got["review_older"].height == 1 and (held["inst_code"], held["facility_id"]) == ("0310119999", "03103100001")
+    assert "近接" in held["reason"]
+
+
+def test_a_space_ends_the_street_part_through_make_sides():
+    """make_sides cuts the address after the municipality keeping its spaces, so address_key's rule applies: the
+    floor after the space is not read as part of the house number (丸ノ内1丁目7-45 4階 is 丸ノ内1-7-45, not
+    1-7-454), while a number after a unit and a space continues the street (1丁目 7-45)."""
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    index = read_reference(RAW, {"39"}).index
+    fac = pl.DataFrame({"facility_id": ["1", "2", "3", "4"], "name": ["高知県庁診療所"] * 4, "pref_code": "39",
+                        "municipality_code": "392014",
+                        "address": ["高知県高知市丸ノ内1丁目7-45 4階", "高知市　丸ノ内１丁目７－４５　４階",
+                                    "高知市丸ノ内1丁目 7-45", "高知県 高知市 丸ノ内一丁目7番45号"], "kind": "clinic"})
+    assert [s.address_key for s in linking.make_sides(fac, "facility_id", "kind", index)] == ["丸ノ内1-7-45"] * 4

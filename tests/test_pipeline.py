@@ -20,6 +20,9 @@ def test_tables_and_japanese_comments(sample_run):
         assert comment and comment[0], t
         cols = con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?", [t]).fetchall()
         assert cols and all(c for _, c in cols), (t, [n for n, c in cols if not c])
+    # the view of rejected rows is documented as the tables are
+    cols = con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = 'rejected_rows'").fetchall()
+    assert cols and all(c for _, c in cols), cols
     assert con.execute("SELECT count(*) FROM facilities").fetchone()[0] == 585
     assert con.execute("SELECT count(*) FROM institutions WHERE in_meibo").fetchone()[0] == 1171
     # the reference data of the sample is clean; the sample reports carry deliberate errors (test_report_outputs)
@@ -31,17 +34,43 @@ def test_tables_and_japanese_comments(sample_run):
 def test_every_source_row_is_accounted_for(sample_run):
     con = duckdb.connect(str(sample_run[0]), read_only=True)
     rows = con.execute("SELECT kind, rows_in, accepted + rejected + skipped_blank + out_of_scope "
-                       "FROM source_files WHERE status = 'read'").fetchall()
+                       "FROM source_files").fetchall()
     assert all(a == b for _, a, b in rows), rows
     kinds = {}
     for k, _, _ in rows:
         kinds[k] = kinds.get(k, 0) + 1
-    # 6 reference files, 2 override files, 2 area files, 12 readable sample reports (a 13th is a cover letter)
+    # 6 reference files, 2 override files, 2 area files, 12 readable sample reports and a cover letter (failed)
     assert kinds == {"municipalities": 1, "facility_file": 2, "meibo": 2, "code_list": 1, "link_overrides": 2,
-                     "area_config": 2, "ishikai_report": 6, "shichoson_report": 6}
+                     "area_config": 2, "ishikai_report": 7, "shichoson_report": 6}
     # accepted rows are the rows in the tables
     assert con.execute("SELECT sum(accepted) FROM source_files WHERE kind = 'meibo'").fetchone()[0] == \
         con.execute("SELECT count(*) FROM notifications").fetchone()[0]
+
+
+def test_failed_files_add_up(raw_copy, tmp_path):
+    """A facility file and an override file given up at their header: their rows are rejected rows, so the counts
+    of every file, failed or read, add up."""
+    import zipfile
+    zp = raw_copy / "reference/iryo_joho_net/01-1_hospital_facility_info_20250601.csv.zip"
+    with zipfile.ZipFile(zp) as z:
+        name, data = z.namelist()[0], z.read(z.namelist()[0])
+    with zipfile.ZipFile(zp, "w") as z:
+        z.writestr(name, data.decode("utf-8-sig").replace('"所在地",', '"住所",', 1).encode("utf-8-sig"))
+    (raw_copy / "39/facility_link_overrides.csv").write_text(
+        "医療機関コード,医療情報ネットID\n3910110001,39103100001\n", encoding="utf-8")
+    out = tmp_path / "out"
+    pipeline.run(raw_copy, out)
+    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    rows = con.execute("SELECT source_file, status, rows_in, accepted, rejected, skipped_blank, out_of_scope "
+                       "FROM source_files").fetchall()
+    assert all(n == a + r + s + o for _, _, n, a, r, s, o in rows), rows
+    failed = {f: (n, r) for f, st, n, _, r, _, _ in rows if st == "failed" and not f.startswith("03/reports")}
+    assert failed == {"reference/iryo_joho_net/01-1_hospital_facility_info_20250601.csv.zip": (203, 203),
+                      "39/facility_link_overrides.csv": (1, 1)}
+    lost = con.execute("SELECT source_file, count(*) FROM rejected_rows WHERE \"row\" IS NOT NULL "
+                       "AND rule = 'missing_column' GROUP BY ALL ORDER BY 1").fetchall()
+    assert lost == [("39/facility_link_overrides.csv", 1),
+                    ("reference/iryo_joho_net/01-1_hospital_facility_info_20250601.csv.zip", 203)]
 
 
 def test_home_care_status_matches_notifications(sample_run):
@@ -56,8 +85,8 @@ def test_home_care_status_matches_notifications(sample_run):
 
 
 def test_duckdb_cli_reads_the_file(sample_run):
-    cli = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
-    assert cli, "duckdb CLI is installed with the project (duckdb-cli)"
+    cli = Path(sys.executable).parent / "duckdb"     # the project's own, not any duckdb on PATH
+    assert cli.is_file(), "duckdb CLI is installed with the project (duckdb-cli)"
     out = subprocess.run([cli, "-readonly", str(sample_run[0]), "-c", "SELECT count(*) FROM facility_links"],
                          capture_output=True, text=True, check=True).stdout
     assert any(ch.isdigit() for ch in out)

@@ -1,5 +1,6 @@
 """Every reader: real files read fully, every variant in docs/formats.md accepted, every defect caught with
 the row number the user sees, and rows_in = accepted + rejected + skipped + out_of_scope for each file."""
+import csv
 import datetime as dt
 import io
 import zipfile
@@ -141,14 +142,49 @@ def test_unknown_and_abolished_municipality(tmp_path, index):
     assert res.accepted["municipality_code"].to_list() == ["221384"]
 
 
+def test_dental_file(tmp_path, index):
+    """03-1 (歯科診療所), as published: a .csv.zip, BOM, CRLF, every field quoted but the bare coordinates, in the
+    hospital file's layout without its bed columns (its first 57 columns; docs/formats.md: the clinic and dental
+    files follow the hospital pattern), 機関区分 3. Rows: real 01-1 rows (IDs, codes, addresses, coordinates —
+    the first with 0.0,0.0) under dental names."""
+    rows = list(csv.reader(io.StringIO(hospital_bytes().decode("utf-8-sig"), newline="")))
+    header, body = rows[0][:57], [r[:57] for r in rows[1:] if r]
+    picked = [body[0], body[1], next(r for r in body if r[7] == "39")]
+    for r, (name, kana) in zip(picked, [("かまいし歯科医院", "カマイシシカイイン"), ("さくら歯科クリニック", "サクラシカクリニック"),
+                                        ("はりまや橋歯科", "ハリマヤバシシカ")]):
+        r[1:3], r[6] = [name, kana], "3"
+
+    def line(fields: list[str], bare: tuple[int, ...] = (10, 11)) -> str:
+        return ",".join(v if i in bare else f'"{v}"' for i, v in enumerate(fields))
+    data = "\ufeff" + "\r\n".join([line(header, ())] + [line(r) for r in picked]) + "\r\n"
+    p = tmp_path / "03-1_dental_facility_info_20260601.csv.zip"
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("03-1_dental_facility_info_20260601.csv", data.encode("utf-8"))
+    res = read_facility_file(p, {"03"}, index.current)
+    assert_balanced(res)
+    assert res.findings == [] and res.out_of_scope == 1 and res.as_of == "2026-06-01"
+    got = res.accepted.select("facility_id", "kind", "name", "municipality_code", "lat", "beds").rows()
+    assert got == [(picked[0][0], "dental", "かまいし歯科医院", "032115", None, None),
+                   (picked[1][0], "dental", "さくら歯科クリニック", codes.muni_code6("03" + picked[1][8]),
+                    float(picked[1][10]), None)]
+
+
 def test_missing_column_is_one_clear_finding(tmp_path):
+    """One file-level finding names the column; every row lost with the file is a rejected row (a row of a
+    prefecture outside the run is out of scope), so the file's counts add up."""
     data = hospital_bytes().decode("utf-8-sig").replace('"所在地",', '"住所",', 1)
     p = tmp_path / "01-1_hospital_facility_info_20250601.csv"
     p.write_text(data, encoding="utf-8", newline="")
     res = read_facility_file(p, {"03", "39"})
     assert res.status == "failed" and res.accepted.height == 0
-    assert len(res.findings) == 1 and "所在地" in res.findings[0]["message"]
-    assert res.rows_in == 203
+    files = [f for f in res.findings if f["row"] is None]
+    assert len(files) == 1 and "所在地" in files[0]["message"]
+    assert res.rows_in == res.rejected == 203
+    assert sorted(f["row"] for f in res.findings if f["row"] is not None) == list(range(2, 205))
+    assert_balanced(res)
+    only_03 = read_facility_file(p, {"03"})
+    assert only_03.rejected == 85 and only_03.out_of_scope == 118
+    assert_balanced(only_03)
 
 
 def test_truncated_zip(tmp_path):
