@@ -119,6 +119,7 @@ _ERA_END = {"令和": None, "平成": dt.date(2019, 4, 30), "昭和": dt.date(19
 _TAIL = r"\s*(年度|年|[./\-])?\s*(?:(\d{1,2})\s*(?:月|[./\-])?\s*(?:(\d{1,2})\s*日?)?)?\s*(?:から|以降)?\s*[～~〜-]?\s*$"
 _WAREKI = re.compile(r"^(令和|平成|昭和|大正|[RHST])\.?\s*(元|\d{1,2})" + _TAIL, re.IGNORECASE)
 _SEIREKI = re.compile(r"^(\d{4})" + _TAIL)
+_RANGE = re.compile(r"\s*[～~〜]")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
@@ -142,7 +143,8 @@ def _parse_date(value: object) -> dt.date:
     """Parse dates as officials and bureaus write them.
 
     令和6年4月1日, R6.4.1, R06.04.01, H28年度～ (-> 2016-04-01), 2016/4 (-> 2016-04-01), 2026-03-01,
-    Excel serial numbers and datetime objects. A year alone or with 年度 means April 1 of that 年度;
+    Excel serial numbers and datetime objects; what follows a ～ is ignored when what precedes it is a date
+    (平成28年度～（2016年度～）, 令和6年4月～現在). A year alone or with 年度 means April 1 of that 年度;
     a month without day means the 1st. Impossible dates (令和0年, 平成32年) raise DateParseError.
     """
     if value is None:
@@ -180,6 +182,10 @@ def _parse_date(value: object) -> dt.date:
     m = _SEIREKI.match(t)
     if m:
         return _build(int(m.group(1)), m.group(3), m.group(4), value)
+    # 平成28年度～（2016年度～）, 令和6年4月～現在, H28年度～R2年度: the start is what comes before the ～
+    head = _RANGE.split(t, maxsplit=1)[0]
+    if head != t and (_WAREKI.match(head) or _SEIREKI.match(head)):
+        return _parse_date(head)
     raise DateParseError(f"日付として読めません（例: 令和6年4月1日、R6.4.1、2024/4/1）: {value}")
 
 

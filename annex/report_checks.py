@@ -7,10 +7,12 @@ rows_in = accepted + rejected + skipped_blank still holds.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -241,13 +243,45 @@ def _area_names(areas: Areas) -> dict[str, str]:
         {text.basic(a): a for a in areas.frame["secondary_area"].unique().to_list()}
 
 
+_DISTRICT = re.compile(r"^[^市区町村]{1,6}?郡")
+
+
+def district_towns(institutions: pl.DataFrame, index: MunicipalityIndex, pref_code: str) -> dict[str, list[str]]:
+    """郡 (text.basic) -> codes of its towns and villages. The municipality master names no 郡, the reference
+    addresses do (岩手県紫波郡矢巾町…); a town where no institution lies is still found when it lies between two
+    towns of the 郡 by code, since JIS X 0402 numbers the towns of one 郡 consecutively."""
+    towns = sorted(c for c, r in index.by_code.items()
+                   if c[:2] == pref_code and r["kind"] in ("町", "村") and index.current(c) == c)
+    in_force = set(towns)
+    seen: dict[str, set[str]] = {}
+    for address in institutions["address"].unique().to_list():
+        t = index.strip_prefecture(address or "")
+        m = _DISTRICT.match(t)
+        code = index.resolve(pref_code, t)[0] if m else None
+        if code in in_force:
+            seen.setdefault(m.group(), set()).add(code)
+    placed = {c: d for d, cs in seen.items() for c in cs}
+    out = {}
+    for d, cs in seen.items():
+        run = towns[towns.index(min(cs)):towns.index(max(cs)) + 1]
+        out[d] = [c for c in run if placed.get(c, d) == d]
+    return out
+
+
 def _area_codes(rep: ReportFile, row: dict, areas: Areas, index: MunicipalityIndex, pref_code: str,
-                area_names: dict[str, str]) -> list[str] | None:
+                area_names: dict[str, str], districts: Callable[[], dict[str, list[str]]]) -> list[str] | None:
     codes_: list[str] = []
     for token in split_municipalities(row["area"]):
         t = text.basic(token)
         if t in ("全域", "市内全域", "町内全域", "村内全域", "区内全域", "全市", "全町", "全村") and rep.sender:
             codes_.append(rep.sender)
+            continue
+        towns = districts().get(index.strip_prefecture(t)) if t.endswith("郡") else None
+        if towns:  # 紫波郡 -> its towns
+            codes_.extend(towns)
+            _warn(rep, row, "事業区域（市町村）", token, "area_district_expanded",
+                  f"「{token}」を{'・'.join(index.name_of(c) for c in towns)}として読みました。"
+                  "違う場合は市町村名で書いてください。")
             continue
         area = area_names.get(t.removesuffix("圏域").removesuffix("医療圏").removesuffix("圏")) \
             if t.endswith(("圏域", "医療圏", "圏")) else None
@@ -277,14 +311,17 @@ def _area_codes(rep: ReportFile, row: dict, areas: Areas, index: MunicipalityInd
 
 
 def check_hub_reports(files: list[ReportFile], areas: Areas, index: MunicipalityIndex,
-                      pref_code: str) -> pl.DataFrame:
+                      pref_code: str, institutions: pl.DataFrame | None = None) -> pl.DataFrame:
+    """institutions: the prefecture's, whose addresses tell the towns of a 郡 named as 事業区域."""
     rows_out: list[dict] = []
     first_seen: dict[str, dict] = {}
     area_names = _area_names(areas)
+    # looked at only when a 事業区域 names a 郡 (rarely): not once per prefecture
+    districts = functools.cache(lambda: {} if institutions is None else district_towns(institutions, index, pref_code))
     for rep in files:
         kept = []
         for i, row in enumerate(rep.result.accepted.iter_rows(named=True)):
-            area = _area_codes(rep, row, areas, index, pref_code, area_names)
+            area = _area_codes(rep, row, areas, index, pref_code, area_names, districts)
             if area is None:
                 continue
             hkind = hub_kind(row["hub_kind"]) if row.get("hub_kind") else None
@@ -347,7 +384,7 @@ def read_many_prefecture_reports(prefs: list[tuple[Path, str, ReadResult, Areas,
     for (out, by_kind), (_, pref_code, _, areas, institutions) in zip(read, prefs):
         out.institution_reports = check_institution_reports(by_kind.get("ishikai", []),
                                                             InstitutionLookup(institutions), areas, index, pref_code)
-        out.hub_reports = check_hub_reports(by_kind.get("shichoson", []), areas, index, pref_code)
+        out.hub_reports = check_hub_reports(by_kind.get("shichoson", []), areas, index, pref_code, institutions)
     return [out for out, _ in read]
 
 

@@ -48,8 +48,8 @@ INSTITUTION_TYPES = [
     "届出なし（病院）", "届出なし（診療所）",
 ]
 
-YES = {"○", "〇", "◯", "●", "◎", "✓", "✔", "☑", "レ", "1", "はい", "有", "あり", "有り", "該当", "yes", "y", "true",
-       "済", "実施", "実施中", "する"}
+YES = {"○", "〇", "◯", "●", "◎", "⭕", "✓", "✔", "☑", "✅", "レ", "1", "はい", "有", "あり", "有り", "該当", "yes", "y",
+       "true", "済", "実施", "実施中", "する"}
 NO = {"", "×", "✕", "✗", "-", "ー", "―", "－", "無", "なし", "無し", "いいえ", "0", "非該当", "no", "n", "false",
       "しない", "未実施"}
 
@@ -78,8 +78,11 @@ def _clean_text(t: str) -> str:
 
 
 # characters nobody means to type in a name: C0/C1 controls other than whitespace, soft hyphen, zero-width
-# and direction marks, word joiners, BOM. clean() removes them (the reader warns where it did).
-INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# and direction marks, word joiners, BOM, and the variation selectors Mac and phone keyboards put after a
+# symbol (✔️ is ✔ U+FE0F, ✓︎ is ✓ U+FE0E). clean() removes them (the reader warns where it did, except for
+# the variation selectors: they are printable, what a keyboard types, not a defect).
+INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufe00-\ufe0f"
+                       "\ufeff]")
 
 
 def yes_no(value: str) -> bool | None:
@@ -142,14 +145,15 @@ def institution_type(value: str) -> str | None:
 
 
 def torikumi_numbers(value: str, top: int) -> list[int] | None:
-    """A single 取組事項 cell listing numbers: '1,2,4', '①②④', '1・3', '1〜3'. None if unreadable;
-    numbers outside 1..top are returned as they are so that the range check can name them."""
+    """A single 取組事項 cell listing numbers: '1,2,4', '①②④', '1・3', '1．2．4', '1〜3', '①～③'. None if
+    unreadable; numbers outside 1..top are returned as they are so that the range check can name them."""
     t = clean(value)
     if not t:
         return []
     t = "".join(str(CIRCLED.index(c) + 1) + "," if c in CIRCLED else c for c in t)
+    t = re.sub(r"[,\s]*([~〜～\-])\s*", r"\1", t)   # ①～③ became '1,~3,': a range stays one part
     nums: list[int] = []
-    for part in re.split(r"[,、，・/／\s]+", t):
+    for part in re.split(r"[,、，・.。/／\s]+", t):
         if not part:
             continue
         m = re.fullmatch(r"(\d{1,2})[~〜～\-](\d{1,2})", part)
@@ -273,13 +277,14 @@ SHICHOSON = ReportKind("shichoson", "在宅医療に必要な連携を担う拠�
                        ("name",))
 REPORT_KINDS = {k.kind: k for k in (ISHIKAI, SHICHOSON)}
 
-# Sender block above the table (our template writes these labels in column A, the value in column B)
+# Sender block above the table (our template writes these labels in column A, the value in column B), and
+# contact lines written under (or between) the rows. 報告者 is a person, not the sending body.
 SENDER_LABELS = {
-    "sender": ("医師会名", "市町村名", "提出元", "報告者", "団体名", "郡市医師会名", "市町村", "医師会"),
-    "contact_person": ("記入者", "担当者", "担当者名", "記入者名", "担当"),
+    "sender": ("医師会名", "市町村名", "提出元", "団体名", "郡市医師会名", "市町村", "医師会"),
+    "contact_person": ("記入者", "担当者", "担当者名", "記入者名", "担当", "報告者", "報告者名", "連絡担当者"),
     "contact_section": ("所属", "担当課", "部署", "所属・職名", "担当部署"),
-    "contact_phone": ("電話", "電話番号", "TEL", "連絡先"),
-    "contact_email": ("メール", "メールアドレス", "E-mail", "Email"),
+    "contact_phone": ("電話", "電話番号", "TEL", "Tel", "tel", "FAX", "連絡先", "連絡先電話番号"),
+    "contact_email": ("メール", "メールアドレス", "E-mail", "Email", "e-mail", "mail", "Eメール"),
 }
 PERSONAL_FIELDS = ("contact_person", "contact_section", "contact_phone", "contact_email")
 INSTRUCTION_SHEET = "記入要領"

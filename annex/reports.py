@@ -78,7 +78,8 @@ class ReportFile:
     pref_code: str
     result: ReadResult
     sender: str | None = None           # configured name of the 医師会 / municipality code of the 市町村
-    sender_text: str | None = None      # as written
+    sender_text: str | None = None      # as written, kept only when it names a configured sender (identify_sender)
+    sender_at: tuple[str | None, int] | None = None   # sheet and row of the sender cell
     sender_source: str = "unknown"      # block / file_name / unknown
     contacts: list[dict] = field(default_factory=list)   # personal: for return letters only
     layout: str = "unknown"             # template / other / unrecognised
@@ -247,26 +248,55 @@ def _labels(row: list[str], below: list[str] | None) -> dict[int, str]:
     return out
 
 
+_LABEL_OF = {header_key(lab): f for f, labs in SENDER_LABELS.items() for lab in labs}
+# words a data row holds as values (運営主体の種別 市町村, 医師会): alone in a cell under the header they label nothing
+_VALUE_WORDS = {header_key(w) for w in ("市町村", "医師会")}
+_LABEL_COLON = re.compile(r"^([^:：]{1,12})[:：]\s*(.*)$")
+_LABEL_SPACE = re.compile(r"^(\S{1,12}?)(?:\s+|(?=[+(\d]))(.+)$")
+
+
+def _labelled(row: list, c: int, in_table: bool = False) -> tuple[str, str] | None:
+    """(field, value) when cell c is a sender/contact label: `記入者：岩手 太郎` in one cell, a contact label and
+    its value (`TEL 019-…`, `担当者 盛岡 花子`), or the label alone with the value in the next filled cell
+    (`担当者 | 盛岡 花子`). None when it is no label."""
+    t = clean(row[c])
+    if not t:
+        return None
+    m = _LABEL_COLON.match(t)
+    if m and header_key(m.group(1)) in _LABEL_OF:
+        value = m.group(2).strip() or next((clean(x) for x in row[c + 1:] if clean(x)), "")
+        return _LABEL_OF[header_key(m.group(1))], value
+    m = _LABEL_SPACE.match(t)
+    if m and _LABEL_OF.get(header_key(m.group(1))) in PERSONAL_FIELDS:
+        return _LABEL_OF[header_key(m.group(1))], m.group(2).strip()
+    k = header_key(t)
+    if k in _LABEL_OF and not (in_table and k in _VALUE_WORDS):
+        return _LABEL_OF[k], next((clean(x) for x in row[c + 1:] if clean(x)), "")
+    return None
+
+
 def _sender_block(grid: Grid, upto: int) -> dict[str, tuple[str, int]]:
     """Label: value pairs written above the table (医師会名 | 盛岡市医師会, or 記入者：岩手太郎 in one cell)."""
-    label_of = {header_key(lab): f for f, labs in SENDER_LABELS.items() for lab in labs}
     found: dict[str, tuple[str, int]] = {}
     for r in range(min(upto, len(grid.rows))):
         row = grid.rows[r]
-        for c, v in enumerate(row):
-            t = clean(v)
-            if not t:
-                continue
-            m = re.match(r"^([^:：]{1,12})[:：]\s*(.+)$", t)
-            if m and header_key(m.group(1)) in label_of:
-                found.setdefault(label_of[header_key(m.group(1))], (m.group(2).strip(), grid.row_numbers[r]))
-                continue
-            f = label_of.get(header_key(t))
-            if f:
-                value = next((clean(x) for x in row[c + 1:] if clean(x)), "")
-                if value:
-                    found.setdefault(f, (value, grid.row_numbers[r]))
+        for c in range(len(row)):
+            hit = _labelled(row, c)
+            if hit and hit[1]:
+                found.setdefault(hit[0], (hit[1], grid.row_numbers[r]))
     return found
+
+
+def _keep_sender(rep: ReportFile, f: str, value: str, sheet: str | None, row: int) -> None:
+    """A sender or contact value from the block above the table or a contact line under it: the sender's name
+    to identify the file, personal data for the return letter only (rep.contacts, never staged)."""
+    if not value:
+        return
+    if f == "sender":
+        if rep.sender_text is None:
+            rep.sender_text, rep.sender_at = value, (sheet, row)
+    elif f in PERSONAL_FIELDS:
+        rep.contacts.append({"field": f, "value": value, "sheet": sheet, "row": row})
 
 
 # --- reading one report --------------------------------------------------------------------------
@@ -300,12 +330,8 @@ def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
                                         "数式を値に変えて（形式を選択して貼り付け → 値）保存してください。", "warning"))
         rep.has_report_column |= "report" in m.columns.values()
         rep.layout = "template" if m.template and rep.layout in ("unknown", "template") else "other"
-        block = _sender_block(grid, m.start)
-        for f, (value, _) in block.items():
-            if f == "sender":
-                rep.sender_text = rep.sender_text or value
-            elif f in PERSONAL_FIELDS and value:
-                rep.contacts.append({"field": f, "value": value, "sheet": grid.sheet})
+        for f, (value, row) in _sender_block(grid, m.start).items():
+            _keep_sender(rep, f, value, grid.sheet, row)
         for c, label in m.unknown:
             if any(clean(r[c]) for r in grid.rows[m.data_start:m.data_start + 200] if c < len(r)):
                 res.findings.append(finding(path, grid.sheet, grid.row_numbers[m.start], label, None,
@@ -382,6 +408,9 @@ def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_co
     for i, cells in enumerate(rows[:last + 1]):
         rownum = grid.row_numbers[m.data_start + i]
         res.rows_in += 1
+        if _contact_row(cells, m, grid.sheet, rownum, rep):
+            res.skipped_blank += 1
+            continue
         values = {f: clean(cells[c]) if c < len(cells) else "" for c, f in data_cols.items()}
         if not any(values.values()):
             res.skipped_blank += 1
@@ -400,6 +429,20 @@ def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_co
             rec["inst_code"] = normalise_inst_code(rec["inst_code"], pref_code)
         rec.update(source_file=str(path), source_sheet=grid.sheet, source_row=rownum)
         records.append(rec)
+
+
+def _contact_row(cells: list, m: HeaderMatch, sheet: str | None, rownum: int, rep: ReportFile) -> bool:
+    """A contact line under (or between) the rows — `記入者：岩手 太郎`, `担当者 | 盛岡 花子`, `TEL 019-…` —
+    is no data row: its values are kept as the sender block's are, for the return letter only."""
+    first = next((c for c, v in enumerate(cells)
+                  if clean(v) and not (m.columns.get(c) == "no" and clean(v).isdigit())), None)
+    if first is None or _labelled(cells, first, in_table=True) is None:
+        return False
+    for c in range(first, len(cells)):
+        hit = _labelled(cells, c, in_table=True)
+        if hit:
+            _keep_sender(rep, *hit, sheet, rownum)
+    return True
 
 
 def _row_notes(grid: Grid, rownum: int, cells: list, data_cols: dict[int, str], by_field: dict[str, Column],
@@ -440,21 +483,28 @@ def identify_sender(rep: ReportFile, candidates: dict[str, str]) -> None:
             return candidates[k]
         hits = [(len(ck), v) for ck, v in candidates.items() if ck and ck in k]
         return max(hits)[1] if hits else None
-    hit = match(rep.sender_text)
+    written = rep.sender_text
+    # what the sender cell holds is kept (staged, or quoted in a finding) only when it is a configured sender's
+    # name: the cell may hold more (紫波町 岩手 太郎), a person's name too
+    if not (written and text.name_key(written) in candidates):
+        rep.sender_text = None
+    hit = match(written)
     if hit:
         rep.sender, rep.sender_source = hit, "block"
         return
+    sheet, row = rep.sender_at or (None, None)
+    label = rep.kind.sender_label
     hit = match(Path(rep.path).stem)
     if hit:
         rep.sender, rep.sender_source = hit, "file_name"
-        if rep.sender_text:
-            rep.result.findings.append(finding(rep.path, None, None, rep.kind.sender_label, rep.sender_text,
-                                               "sender_unknown_name",
-                                               f"提出元「{rep.sender_text}」が設定にないため、ファイル名から判断しました。",
+        if written:
+            rep.result.findings.append(finding(rep.path, sheet, row, label, None, "sender_unknown_name",
+                                               f"{label}欄の記載が設定の{label}と一致しないため、ファイル名から"
+                                               f"判断しました。{label}は設定どおりの名称で書いてください。",
                                                "warning"))
         return
     if rep.layout != "unrecognised":
-        rep.result.findings.append(finding(rep.path, None, None, rep.kind.sender_label, rep.sender_text,
+        rep.result.findings.append(finding(rep.path, sheet, row, label, None,
                                            "sender_unknown",
                                            f"提出元（{rep.kind.sender_label}）が分かりません。調査票の{rep.kind.sender_label}欄か"
                                            "ファイル名に名称を入れてください。区域の確認を省きました。", "warning"))

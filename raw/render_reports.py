@@ -183,6 +183,16 @@ def render_03(ref, templates: Path) -> None:
         ws2.write_string(line, 4, "1,2,7" if k == 2 else "①②⑤")  # defect (k == 2): 取組 7 does not exist
         ws2.write_string(line, 5, "0197-00-0000")
         line += 1
+    # contact lines under the table, as officials add them (personal data: for the return letter only, never
+    # data rows — before they were read as institutions, their names and numbers landing in the findings)
+    for k, cells in enumerate([["", "", "記入者：奥州 五郎"],              # label：value in one cell
+                               ["担当者", "奥州 五郎"],                    # label, value in the next cell
+                               ["電話", "0197-00-0001"],
+                               ["メールアドレス", "oshu@example.invalid"],
+                               ["", "", "TEL 0197-00-0002"]]):            # label and value with a space
+        for c, v in enumerate(cells):
+            if v:
+                ws2.write_string(line + 1 + k, c, v)
     wb2.close()
 
     # 宮古医師会: sent a cover letter instead of the table -> one file-level finding, the run goes on.

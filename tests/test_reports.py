@@ -233,17 +233,130 @@ def test_bom_csv_hidden_sheet_and_unrecognised_file(tmp_path, iwate):
     assert pr.institution_reports.height == 2
 
 
+# --- 5. contact lines under and between the rows: personal data for the letter, never data rows -------
+CONTACT_ROWS = [
+    ["医師会名", "盛岡市医師会"],                                     # row 1 sender
+    ["報告者：岩手 太郎"],                                            # row 2 a person, not the sending body
+    ["No", "医療機関名", "市町村", "取組①", "取組②"],                  # row 3 header
+    [1, TOYAMA[1], "盛岡市", "✔\ufe0f", "☑\ufe0f"],                  # row 4 clean: ✔️ ☑️ as a Mac/phone types them
+    ["", "記入者：岩手 太郎"],                                        # row 5 between the rows: label：value
+    [2, KAWAKUBO[1], "盛岡市", "✓\ufe0e", "⭕"],                      # row 6 clean: ✓︎ ⭕
+    [3, ISURUGI[1], "盛岡市", "✅"],                                  # row 7 clean: ✅
+    [],                                                               # row 8 blank
+    ["担当者", "盛岡 花子"],                                          # row 9 label | value (No column, name column)
+    ["", "電話", "019-000-1234"],                                     # row 10
+    ["メールアドレス", "hanako@example.invalid"],                     # row 11
+    ["", "TEL 019-000-5678"],                                         # row 12 label and value with a space
+    [4, "FAX019-000-9999"],                                           # row 13 No. written, label and value joined
+]
+CONTACT_VALUES = {"岩手 太郎", "盛岡 花子", "019-000-1234", "hanako@example.invalid", "019-000-5678", "019-000-9999"}
+
+
+def test_contact_lines_are_kept_apart_not_read_as_rows(tmp_path, iwate):
+    pr = run_reports(tmp_path, iwate, {"ishikai/報告.xlsx": lambda p: write_xlsx(p, {"回答": CONTACT_ROWS})})
+    rep = pr.files[0]
+    assert got(rep) == set()
+    a = rep.result.accounting()
+    assert (a["rows_in"], a["accepted"], a["rejected"], a["skipped_blank"]) == (10, 3, 0, 7)
+    assert sorted(pr.institution_reports["source_row"].to_list()) == [4, 6, 7]
+    assert pr.institution_reports.filter(pl.col("source_row") == 6)["torikumi_2"].to_list() == [True]
+    assert {c["value"] for c in rep.contacts} == CONTACT_VALUES
+    assert [c["value"] for c in rep.contacts if c["field"] == "contact_person"][0] == "岩手 太郎"
+    assert rep.sender == "盛岡市医師会" and rep.sender_text == "盛岡市医師会"
+
+
+def test_contact_lines_of_hub_reports(tmp_path, iwate):
+    """市町村 and 医師会 alone in a cell are values a hub row holds (運営主体の種別): such a row is read."""
+    pr = run_reports(tmp_path, iwate, {"shichoson/紫波町.csv": lambda p: write_csv(p, [
+        ["種別", "拠点名", "区域", "運営主体", "取組事項"],                      # line 1
+        ["市町村", "紫波町在宅医療連携窓口", "紫波町", "紫波町", "1"],           # line 2 read: 市町村 is its kind
+        ["担当者：紫波 次郎", "", "", "", ""],                                  # line 3 contact
+        ["連絡先", "019-000-0001", "", "", ""],                                 # line 4 contact
+    ], "utf-8")})
+    rep = pr.files[0]
+    assert got(rep) == {("operator_kind_missing", 2, "warning")}
+    assert rep.result.accounting()["skipped_blank"] == 2 and pr.hub_reports["name"].to_list() == ["紫波町在宅医療連携窓口"]
+    assert {c["value"] for c in rep.contacts} == {"紫波 次郎", "019-000-0001"}
+
+
+def test_sender_text_is_only_a_configured_name(tmp_path, iwate):
+    """The sender cell is quoted nowhere unless it is a configured sender's name: it may hold a person's name."""
+    def table(name):
+        return [["医療機関名", "取組①"], [name, "○"]]
+    pr = run_reports(tmp_path, iwate, {
+        "ishikai/盛岡市医師会_a.csv": lambda p: write_csv(p, [["提出元", "岩手 太郎"], *table(TOYAMA[1])], "utf-8"),
+        "ishikai/盛岡市医師会_b.csv": lambda p: write_csv(p, [["医師会名", "盛岡市医師会（岩手 花子）"],
+                                                             *table(KAWAKUBO[1])], "utf-8"),
+        "ishikai/報告.csv": lambda p: write_csv(p, [["報告者：岩手 一郎"], *table(ISURUGI[1])], "utf-8"),
+    })
+    by_name = {Path(f.path).name: f for f in pr.files}
+    a, b, c = by_name["盛岡市医師会_a.csv"], by_name["盛岡市医師会_b.csv"], by_name["報告.csv"]
+    assert [(f["rule"], f["row"], f["column"], f["value"]) for f in a.result.findings] == [
+        ("sender_unknown_name", 1, "医師会名", None)]
+    assert (a.sender, a.sender_source, a.sender_text) == ("盛岡市医師会", "file_name", None)
+    assert (b.sender, b.sender_source, b.sender_text) == ("盛岡市医師会", "block", None)
+    assert [(f["rule"], f["value"]) for f in c.result.findings] == [("sender_unknown", None)]
+    assert c.sender_text is None and c.contacts[0]["value"] == "岩手 一郎"
+    text = str([f for rep in pr.files for f in rep.result.findings]) + str([r.sender_text for r in pr.files])
+    assert not any(name in text for name in ("岩手 太郎", "岩手 花子", "岩手 一郎"))
+
+
+def test_district_as_area_is_its_towns(tmp_path, iwate):
+    pr = run_reports(tmp_path, iwate, {"shichoson/紫波町.csv": lambda p: write_csv(p, [
+        ["拠点名", "種別", "区域", "運営主体名", "運営主体の種別", "開始年度", "取組事項"],
+        ["紫波郡地域包括支援センター", "地域包括支援センター", "紫波郡", "（一社）紫波郡医師会",     # line 2
+         "医師会", "平成28年度～（2016年度～）", "①～③"],
+        ["紫波町在宅医療連携窓口", "市町村", "岩手県紫波郡", "紫波町", "市町村", "令和6年4月～現在", "1．2．4"],  # line 3
+        ["架空拠点", "市町村", "架空郡", "紫波町", "市町村", "R6.4", "1～3"],    # line 4 no such 郡 -> error
+    ], "utf-8")})
+    rep = pr.files[0]
+    assert got(rep) == {("area_district_expanded", 2, "warning"), ("area_district_expanded", 3, "warning"),
+                        ("area_municipality_unknown", 4, "error")}
+    assert "紫波町・矢巾町" in rep.result.findings[0]["message"]
+    hubs = pr.hub_reports.sort("source_row")
+    assert hubs["area_codes"].to_list() == [["033219", "033227"]] * 2
+    assert [str(d) for d in hubs["start_date"]] == ["2016-04-01", "2024-04-01"]
+    assert [[r[f"torikumi_{n}"] for n in range(1, 6)] for r in hubs.iter_rows(named=True)] == [
+        [True, True, True, False, False], [True, True, False, True, False]]
+
+
+def test_district_towns_fill_a_town_without_institutions():
+    """北川村 (安芸郡) has no institution in the shipped 高知 data: its code between two 安芸郡 towns places it."""
+    from annex.report_checks import district_towns
+    prefs = pipeline.select_prefectures(RAW, ["39"])
+    ref = pipeline.load_reference(RAW, prefs)
+    inst = pipeline.pref_institutions(ref, prefs[0])[0]
+    assert not inst.filter(pl.col("municipality_code") == "393053").height
+    aki = district_towns(inst, ref.index, "39")["安芸郡"]
+    assert [ref.index.name_of(c) for c in aki] == ["東洋町", "奈半利町", "田野町", "安田町", "北川村", "馬路村", "芸西村"]
+
+
 # --- small pieces -------------------------------------------------------------------------------
 def test_value_vocabularies():
-    assert all(yes_no(v) for v in ["○", "〇", "◯", "✓", "1", "１", "はい", "有", " ○ "])
+    assert all(yes_no(v) for v in ["○", "〇", "◯", "✓", "1", "１", "はい", "有", " ○ ", "✔\ufe0f", "☑\ufe0f",
+                                   "✓\ufe0e", "⭕", "✅"])
     assert not any(yes_no(v) for v in ["", "×", "0", "なし"])
     assert yes_no("△") is None
     assert institution_type("支援診２ア") == "支援診2" and institution_type("在支病(従来型)") == "支援病3"
     assert institution_type("届出なし（診療所）") == "なし" and institution_type("在宅") is None
     assert torikumi_numbers("①③", 6) == [1, 3] and torikumi_numbers("2〜4", 6) == [2, 3, 4]
-    assert torikumi_numbers("たくさん", 6) is None
+    assert [torikumi_numbers(v, 6) for v in ("①～③", "① ～ ③", "1～3", "1．2．4", "②〜④,⑥")] == [
+        [1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 4], [2, 3, 4, 6]]
+    assert torikumi_numbers("たくさん", 6) is None and torikumi_numbers("①～", 6) is None
     assert normalise_inst_code("03-1-01-1030-9", "03") == "0310110309"
     assert normalise_inst_code("01,1030,9", "03") == "0310110309"
+
+
+def test_start_dates_written_as_ranges():
+    """What follows a ～ is ignored when what precedes it is a date; an impossible start is still named."""
+    import datetime as dt
+    from annex.codes import DateParseError, parse_date
+    assert [parse_date(v) for v in ("平成28年度～（2016年度～）", "令和6年4月～現在", "H28年度〜R2年度", "2016/4 ～ 2020/3")] == [
+        dt.date(2016, 4, 1), dt.date(2024, 4, 1), dt.date(2016, 4, 1), dt.date(2016, 4, 1)]
+    with pytest.raises(DateParseError, match="令和0年"):
+        parse_date("令和0年4月～現在")
+    with pytest.raises(DateParseError, match="読めません"):
+        parse_date("未定～（調整中）")
 
 
 def test_find_municipality_forms(iwate):
@@ -263,6 +376,31 @@ def test_header_aliases_and_fullwidth():
     m = match_header(g, ISHIKAI)
     assert m.start == 1 and set(m.columns.values()) == {"no", "name", "municipality", "torikumi_1", "torikumi_2"}
     assert match_header(Grid("s", [["氏名", "住所"], ["a", "b"]], [1, 2]), SHICHOSON) is None
+
+
+def test_readme_lists_every_report_rule():
+    """Every rule the report readers and checks emit is in the README's table (section "Reports from …")."""
+    import ast
+    root = RAW.parent
+    rules = set()
+    rule_arg = {"finding": 5, "_warn": 4, "_reject": 4, "failed_file": 2}
+    for module in ("annex/reports.py", "annex/report_checks.py", "schemas/reported_institutions.py",
+                   "schemas/reported_hubs.py"):
+        for node in ast.walk(ast.parse((root / module).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                args = node.args
+                if name in rule_arg and len(args) > rule_arg[name] and isinstance(args[rule_arg[name]], ast.Constant):
+                    rules.add(args[rule_arg[name]].value)
+                rules |= {k.value.value for k in node.keywords if name == "check" and k.arg == "name"}
+            elif isinstance(node, ast.Tuple) and len(node.elts) == 2 and isinstance(node.elts[0], ast.Constant) \
+                    and isinstance(node.elts[1], ast.Name) and node.elts[1].id.isupper():   # Grid.notes
+                rules.add(node.elts[0].value)
+    assert {"hidden_row", "encoding_mixed", "area_required", "sender_unknown_name", "layout_not_recognised",
+            "no_rows", "area_district_expanded"} <= rules
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Reports from 医師会 and 市町村", 1)[1].split("\n## ", 1)[0]
+    assert sorted(r for r in rules if f"`{r}`" not in section) == []
 
 
 def test_status_in_python_equals_sql(sample_run):

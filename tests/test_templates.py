@@ -1,6 +1,7 @@
 """Survey templates (調査票) built from the shipped sample: layout, dropdowns, protection, print setup, the
 pre-filled 医師会 rows, and that a failed build leaves the previous templates."""
 import csv
+import dataclasses
 import shutil
 import subprocess
 from collections import Counter
@@ -248,6 +249,50 @@ def test_missing_area_table_stops_before_writing(raw_copy, tmp_path):
     with pytest.raises(pipeline.RunError, match="圏域"):
         templates.build_templates(raw_copy, tmp_path / "out", ["03", "39"])
     assert not (tmp_path / "out" / "templates" / "03_岩手県").exists()
+
+
+def _dropdowns(path):
+    ws = openpyxl.load_workbook(path)[INPUT_SHEET]
+    return {(str(dv.sqref), dv.type, dv.formula1.replace("'", ""), bool(dv.showErrorMessage))
+            for dv in ws.data_validations.dataValidation}
+
+
+@pytest.mark.skipif(shutil.which("libreoffice") is None, reason="libreoffice not on PATH")
+def test_libreoffice_saved_template_keeps_dropdowns_and_reads_clean(built, tmp_path):
+    """A sender fills the 調査票 in and saves it with LibreOffice: the dropdowns survive, and the file is read
+    without a single finding."""
+    d = _dir(built, "03")
+    filled = {"ishikai": d / "ishikai" / "盛岡市医師会_調査票_記入済.xlsx", "shichoson": d / "shichoson" / "雫石町_調査票.xlsx"}
+    sent = tmp_path / "sent"
+    sent.mkdir()
+    ticked = {"ishikai": {"報告（○）": "○", "取組①": "○", "取組④": "○"},
+              "shichoson": {"拠点の名称": "雫石町地域包括支援センター", "拠点の種別": "地域包括支援センター",
+                            "事業区域（市町村）": "雫石町", "運営主体": "雫石町", "運営主体の種別": "市町村",
+                            "開始時期": "令和6年4月", "取組①": "○", "取組⑤": "○"}}
+    for kind, src in filled.items():
+        wb = openpyxl.load_workbook(src)
+        ws = wb[INPUT_SHEET]
+        header = {ws.cell(HR, c).value: c for c in range(1, ws.max_column + 1)}
+        for r in (HR + 1, HR + 2) if kind == "ishikai" else (HR + 1,):
+            for label, v in ticked[kind].items():
+                ws.cell(r, header[label]).value = v
+        wb.save(sent / src.name)
+    pref = tmp_path / "raw" / "03"
+    subprocess.run(["libreoffice", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--headless",
+                    "--convert-to", "xlsx", "--outdir", str(pref / "lo"), *(str(sent / p.name) for p in filled.values())],
+                   check=True, capture_output=True, timeout=180)
+    for kind, src in filled.items():
+        saved = pref / "lo" / src.name
+        assert _dropdowns(saved) == _dropdowns(src) and len(_dropdowns(src)) >= 8, kind
+        (pref / "reports" / kind).mkdir(parents=True)
+        shutil.move(saved, pref / "reports" / kind / src.name)
+    shutil.copy(RAW / "03" / "areas.csv", pref / "areas.csv")
+    prefs = pipeline.select_prefectures(RAW, ["03"])
+    ref = pipeline.load_reference(RAW, prefs)
+    pr = pipeline.reports_of(ref, dataclasses.replace(prefs[0], dir=pref), pipeline.pref_institutions(ref, prefs[0])[0])
+    assert [f for rep in pr.files for f in rep.result.findings] == []
+    assert [(rep.layout, rep.sender, rep.result.accounting()["accepted"]) for rep in pr.files] == [
+        ("template", "盛岡市医師会", 2), ("template", "033014", 1)]
 
 
 @pytest.mark.skipif(shutil.which("libreoffice") is None, reason="libreoffice not on PATH")
