@@ -96,11 +96,22 @@ class UnreadableReport(Exception):
 
 
 # --- grids ---------------------------------------------------------------------------------------
+MAX_CSV_BYTES = 20 * 1024**2  # MAX_ROWS rows of 1 KB; a CSV is decoded whole, so a larger one is not read at all
+
+
 def read_grids(path: Path) -> list[Grid]:
     suffix = path.suffix.lower()
     if suffix == ".csv" or suffix == ".txt":
+        size = path.stat().st_size
+        if size <= MAX_CSV_BYTES:
+            with open(path, "rb") as f:     # never more than the limit: a file may grow, a device has no size
+                data = f.read(MAX_CSV_BYTES + 1)
+            size = max(size, len(data))
+        if size > MAX_CSV_BYTES:
+            raise UnreadableReport(f"ファイルが大きすぎるため読みませんでした（{size:,} バイト。CSVの報告は "
+                                   f"{MAX_CSV_BYTES // 1024**2} MB まで）。記入した表だけを残して保存し直してください。")
         try:
-            txt, _, cp932_lines = decode_detail(path.read_bytes())
+            txt, _, cp932_lines = decode_detail(data)
         except EncodingError as exc:
             raise UnreadableReport(str(exc)) from None
         reader = csv.reader(io.StringIO(txt, newline=""))

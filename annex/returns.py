@@ -77,12 +77,20 @@ def write_into(tmp: Path, per_pref: list[PrefectureReports], index: Municipality
     today = today or dt.date.today()
     final = tmp.parent / RETURNS_DIR
     written = []
+    used: set[str] = set()
     for pr in per_pref:
         groups: dict[str, list[ReportFile]] = {}
         for rep in pr.files:
             groups.setdefault(sender_label(rep, index), []).append(rep)
         for label, reps in sorted(groups.items()):
-            path = tmp / safe_file_name(f"{pr.pref_code}_{label}.xlsx")
+            # one file per sender: safe_file_name keeps different labels apart (a hash where it cut or replaced);
+            # a numbered name where two differ only in case, for a file system that ignores case
+            name, n = safe_file_name(f"{pr.pref_code}_{label}.xlsx"), 1
+            while name.casefold() in used:
+                n += 1
+                name = safe_file_name(f"{pr.pref_code}_{label}_{n}.xlsx")
+            used.add(name.casefold())
+            path = tmp / name
             _write_one(path, label, reps, pref_names.get(pr.pref_code, pr.pref_code), today)
             written.append(final / path.name)
     return written

@@ -1,7 +1,8 @@
 """Opening Excel workbooks that come from outside (returned reports, 厚生局 名簿) without trusting them.
 
 calamine does the reading; around it: an .xlsx is a zip, so its members are checked against traversal and
-bombs from their declared sizes before anything is decompressed (the same rules as the 医療情報ネット zips);
+bombs from their declared sizes before anything is decompressed (the same rules as the 医療情報ネット zips), then
+against sizes that lie, by decompressing each member once, a MiB at a time;
 a password-protected workbook is named as such; a damaged .xls that makes calamine panic (a Rust panic is a
 BaseException, which `except Exception` does not catch) becomes an ordinary error; only the rows a reader
 needs are materialised (a sheet whose last cell is on row 1,048,576 is not turned into a million lists).
@@ -9,17 +10,23 @@ Also what calamine does not tell: hidden rows and formulas that reference other 
 """
 from __future__ import annotations
 
+import codecs
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from python_calamine import CalamineWorkbook
 
-from annex.facility_files import check_zip_member
+from annex.facility_files import MAX_UNCOMPRESSED, check_zip_member
 
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"      # OLE compound file: .xls, or an encrypted .xlsx
 ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+READ_CHUNK = 1 << 20          # what _Parts decompresses at a time
+MAX_PIECE = 1 << 16           # longest text _inspect keeps between chunks (a tag is far shorter)
 UNREADABLE = "Excelファイルとして開けません（壊れている・パスワード付き・形式違い）"
 PASSWORD = ("パスワードが設定されているため開けません。パスワードを解除して（ファイル → 情報 → ブックの保護 → "
             "パスワードを使用して暗号化 で空欄にして）保存し直してください。")
@@ -51,19 +58,26 @@ def _encrypted(path: Path) -> bool:
 
 
 def _check_zip(path: Path, inspect: bool = False) -> XlsxInfo:
-    """An .xlsx is a zip: refuse members with ../ paths or bomb-sized declared sizes before opening it.
+    """An .xlsx is a zip: refuse members with ../ paths, bomb-sized declared sizes or real sizes larger than the
+    declared ones before opening it.
     inspect: also read what calamine does not tell (_inspect: hidden rows, external links) from the same zip."""
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return XlsxInfo()  # not a readable zip: calamine says what is wrong with it
-    with z:
-        for info in z.infolist():
-            try:
+    with z, open(path, "rb") as f:
+        members = z.infolist()
+        try:
+            for info in members:
                 check_zip_member(info)
-            except zipfile.BadZipFile as exc:
-                raise WorkbookError(f"{UNREADABLE}: {exc}") from None
-        return _inspect(z) if inspect else XlsxInfo()
+            if (total := sum(i.file_size for i in members)) > MAX_UNCOMPRESSED:
+                raise zipfile.BadZipFile(f"展開後の合計サイズが大きすぎます（{total:,} バイト）")
+        except zipfile.BadZipFile as exc:
+            raise WorkbookError(f"{UNREADABLE}: {exc}") from None
+        parts = _Parts(f, members)
+        info = _inspect(parts) if inspect else XlsxInfo()
+        parts.check_rest()
+        return info
 
 
 def check_xlsx_zip(path: str | Path) -> None:
@@ -116,14 +130,85 @@ def _unescape(s: str) -> str:
     return s.replace("&quot;", '"').replace("&apos;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _inspect(z: zipfile.ZipFile) -> XlsxInfo:
-    """Hidden rows and external links of an .xlsx, read from its XML (empty for anything unreadable)."""
+class _Parts:
+    """The members of an .xlsx, decompressed by us READ_CHUNK at a time whatever their headers say, each once:
+    _inspect reads the parts it needs through chunks(), check_rest() the others, keeping nothing. A member that
+    decompresses to more than its header declares is refused the moment it does: the sizes check_zip_member
+    judged can lie (1,000 bytes declared, 1.5 GB real), and what reads the workbook afterwards believes them —
+    fastexcel decompressed such a member whole and read the 名簿 as if nothing were wrong; zipfile stops at the
+    declared size, so it cannot tell, and its read() decompressed the 1.5 GB before cutting them off. About 2 %
+    of the time fastexcel then takes to read a 名簿."""
+
+    def __init__(self, f: BinaryIO, members: list[zipfile.ZipInfo]):
+        self.f, self.members = f, members
+        self.by_name = {i.filename: i for i in members}
+        self.done: set[int] = set()        # id() of the members decompressed to their end
+
+    def chunks(self, member: str | zipfile.ZipInfo):
+        info = self.by_name[member] if isinstance(member, str) else member   # KeyError: no such part
+        name = info.filename
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise WorkbookError(f"{UNREADABLE}: zipの中の {name} の圧縮方式（{info.compress_type}）は"
+                                "Excel のものではありません")
+        self.f.seek(info.header_offset)
+        head = self.f.read(30)
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            raise WorkbookError(f"{UNREADABLE}: zipの中の {name} の位置が壊れています")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        self.f.seek(info.header_offset + 30 + name_len + extra_len)
+        inflate = zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        left, size = info.compress_size, 0
+        try:
+            while left > 0 and (data := self.f.read(min(left, READ_CHUNK))):
+                left -= len(data)
+                while data:
+                    if inflate is None:
+                        block, data = data, b""
+                    else:
+                        block, data = inflate.decompress(data, READ_CHUNK), inflate.unconsumed_tail
+                    size += len(block)
+                    if size > info.file_size:
+                        raise WorkbookError(f"{UNREADABLE}: zipの中の {name} は書かれているサイズ"
+                                            f"（{info.file_size:,} バイト）より大きく展開されます（zip爆弾の疑い）")
+                    yield block
+        except zlib.error as exc:
+            raise WorkbookError(f"{UNREADABLE}: zipの中の {name} を展開できません（{exc}）") from None
+        self.done.add(id(info))
+
+    def check_rest(self) -> None:
+        for info in self.members:
+            if id(info) not in self.done:
+                for _ in self.chunks(info):
+                    pass
+
+    def text(self, member: str) -> str:
+        return b"".join(self.chunks(member)).decode("utf-8", "replace")
+
+    def tags(self, member: str):
+        """The member's text in pieces that each end right before a '<', so that no tag (and no text after
+        a tag) is split between two pieces; a piece of more than MAX_PIECE characters without a '<' (text no
+        tag needs) is shortened."""
+        decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+        carry = ""
+        for block in self.chunks(member):
+            text = carry + decode(block)
+            cut = text.rfind("<")
+            if cut > 0:
+                yield text[:cut]
+                text = text[cut:]
+            carry = text[:MAX_PIECE]
+        yield carry + decode(b"", True)
+
+
+def _inspect(read: _Parts) -> XlsxInfo:
+    """Hidden rows and external links of an .xlsx, read from its XML (empty for anything unreadable; a member
+    that cannot be decompressed, or that decompresses to more than it declares, raises WorkbookError)."""
     info = XlsxInfo()
     try:
-        names = set(z.namelist())
+        names = set(read.by_name)
         info.external_links = any(n.startswith("xl/externalLinks/") for n in names)
-        book = z.read("xl/workbook.xml").decode("utf-8", "replace")
-        rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+        book = read.text("xl/workbook.xml")
+        rels = read.text("xl/_rels/workbook.xml.rels")
         target = {(m[0] or m[3]): (m[1] or m[2]) for m in _REL.findall(rels)}
         for m in _SHEET.findall(book):
             name, rid = (m[0], m[1]) if m[0] else (m[3], m[2])
@@ -131,12 +216,16 @@ def _inspect(z: zipfile.ZipFile) -> XlsxInfo:
             member = t.lstrip("/") if t.startswith("/") else "xl/" + t
             if member not in names:
                 continue
-            xml = z.read(member).decode("utf-8", "replace")
-            rows = {int(r.group(1)) for h in _HIDDEN_ROW.finditer(xml) if (r := _ROW_NUMBER.search(h.group(0)))}
+            rows = set()
+            for xml in read.tags(member):
+                rows.update(int(r.group(1)) for h in _HIDDEN_ROW.finditer(xml)
+                            if (r := _ROW_NUMBER.search(h.group(0))))
+                if _EXTERNAL_FORMULA.search(xml):
+                    info.external_links = True
             if rows:
                 info.hidden_rows[_unescape(name)] = rows
-            if _EXTERNAL_FORMULA.search(xml):
-                info.external_links = True
-    except Exception:  # best effort: damaged parts (zlib.error, KeyError, …) are calamine's to report
+    except WorkbookError:
+        raise
+    except Exception:  # best effort: parts missing or odd (KeyError, …) are calamine's to report
         return XlsxInfo()
     return info

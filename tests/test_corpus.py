@@ -6,6 +6,9 @@ files at once and must complete with the same links as a clean run and formula-l
 from __future__ import annotations
 
 import shutil
+import tracemalloc
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,14 +17,17 @@ import openpyxl
 import polars as pl
 import pytest
 
-from annex import pipeline
+from annex import pipeline, returns, workbooks
 from annex.areas import read_areas
 from annex.code_list import read_code_list
 from annex.facility_files import read_facility_file
 from annex.meibo import read_meibo
-from annex.report_checks import read_prefecture_reports
+from annex.report_checks import REPORT_DIRS, read_prefecture_reports
+from annex.reports import MAX_CSV_BYTES, read_report
 from annex.status import institutions_with_status
+from annex.xlsx import MAX_NAME_BYTES, safe_file_name
 from tests.conftest import RAW
+from tests.corpus.make_corpus import lying_zip_bomb
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 SHIWA_CSV = RAW / "03/reports/ishikai/紫波郡医師会.csv"
@@ -43,6 +49,31 @@ TEMPLATE_FINDINGS = {("yes_or_blank", "入力", 11, "error"), ("status_differs",
                      ("institution_not_found", "入力", 52, "error"), ("duplicate_report", "入力", 53, "warning")}
 YAHABA_FINDINGS = {("hub_kind_missing", None, 5, "warning")}
 UNREADABLE = "Excelファイルとして開けません"
+LIE = "xl/worksheets/sheet2.xml は書かれているサイズ（1,000 バイト）より大きく展開されます（zip爆弾の疑い）"
+
+
+# Files made by the test in tmp (too large for git, or with a name some file systems refuse): name -> writer
+def _lying_header(dest: Path, crc: int = 0) -> None:
+    """The filled-in 調査票 whose 入力 sheet declares 1,000 bytes but decompresses to 1.5 GB (1.5 MB on disk)."""
+    dest.write_bytes(lying_zip_bomb(TEMPLATE.read_bytes(), "xl/worksheets/sheet2.xml", 1_500_000_000, 1000, crc))
+
+
+def _csv_too_large(dest: Path) -> None:
+    """紫波郡医師会.csv followed by NUL bytes up to one byte past MAX_CSV_BYTES (sparse: no disk used)."""
+    shutil.copy(SHIWA_CSV, dest)
+    with open(dest, "r+b") as f:
+        f.truncate(MAX_CSV_BYTES + 1)
+
+
+GENERATED = {"report_zip_bomb_lying_header.xlsx": _lying_header, "report_csv_too_large.csv": _csv_too_large}
+
+
+def corpus_file(name: str, tmp: Path) -> Path:
+    if name not in GENERATED:
+        return CORPUS / name
+    tmp.mkdir(parents=True, exist_ok=True)
+    GENERATED[name](tmp / name)
+    return tmp / name
 
 
 @dataclass
@@ -86,6 +117,9 @@ REPORT_CASES = [
     failed("report_empty.xlsx", "ishikai/report_empty.xlsx", "report_unreadable", UNREADABLE),
     failed("report_truncated.xls", "ishikai/report_truncated.xls", "report_unreadable", "途中が欠けているか壊れています"),
     failed("report_zip_bomb.xlsx", "ishikai/report_zip_bomb.xlsx", "report_unreadable", "展開後のサイズが大きすぎます"),
+    failed("report_zip_bomb_lying_header.xlsx", "ishikai/report_zip_bomb_lying_header.xlsx", "report_unreadable", LIE),
+    failed("report_csv_too_large.csv", "ishikai/紫波郡医師会_l.csv", "report_unreadable",
+           f"ファイルが大きすぎるため読みませんでした（{MAX_CSV_BYTES + 1:,} バイト。CSVの報告は 20 MB まで）"),
     failed("report_password_encrypted.xlsx", "ishikai/report_password_encrypted.xlsx", "report_unreadable",
            "パスワードが設定されているため開けません"),
     # --- workbook features --------------------------------------------------------------------
@@ -111,6 +145,10 @@ REPORT_CASES = [
     ReportCase("report_duplicate_rows.csv", "ishikai/紫波郡医師会_j.csv", SHIWA_CSV,
                {("duplicate_report", None, 5, "warning"), ("outside_sender_area", None, 7, "warning")},
                same={4: 4, 5: 4, 6: 5, 7: 6}),
+    ReportCase("hub_control_chars.csv", "shichoson/矢巾町_f.csv", YAHABA_CSV,
+               YAHABA_FINDINGS | {(rule, None, r, "warning") for r in (6, 7)
+                                  for rule in ("invisible_characters", "hub_kind_missing")},
+               changed={6: {"name": "矢巾町在宅医療介護連携窓口"}, 7: {"name": "矢巾町地域包括支援センター"}}),
     ReportCase("hub_name_200_chars.csv", "shichoson/矢巾町_a.csv", YAHABA_CSV,
                YAHABA_FINDINGS | {("hub_kind_missing", None, 6, "warning"), ("name_length", None, 7, "error")},
                changed={6: {"name": "矢巾町在宅医療" + "連" * 193}}),
@@ -170,7 +208,8 @@ def test_report_corpus(tmp_path, iwate, case: ReportCase):
     companion = OLD_XLS if case.kind == "ishikai" else MORIOKA_HUBS
     comp_dest = f"{case.kind}/{companion.name}"
     name = case.dest.split("/")[1]
-    pr = read_reports(tmp_path / "bad", iwate, [(CORPUS / case.file, case.dest), (companion, comp_dest)])
+    pr = read_reports(tmp_path / "bad", iwate, [(corpus_file(case.file, tmp_path / "made"), case.dest),
+                                                (companion, comp_dest)])
     rep = next(f for f in pr.files if Path(f.path).name == name)
     assert findings_of(pr, name) == case.findings
     assert rep.result.status == case.status
@@ -207,6 +246,13 @@ def test_conflicting_duplicates_from_two_senders(tmp_path, iwate):
     assert rows.height == 2 and rows["is_first"].to_list() == [True, False]
     merged = rows.select([pl.col(f"torikumi_{n}").any() for n in range(1, 7)]).row(0)
     assert merged == (True, True, True, True, True, False)
+    # every row of each file as that file gives it read alone
+    for src, dest in ((SHIWA_CSV, "ishikai/紫波郡医師会.csv"),
+                      (CORPUS / "report_conflict_second_sender.csv", "ishikai/盛岡市医師会_k.csv")):
+        name = dest.split("/")[1]
+        alone = read_reports(tmp_path / name, iwate, [(src, dest)])
+        assert accepted(pr, "ishikai", name) == accepted(alone, "ishikai", name)
+        assert len(accepted(alone, "ishikai", name)) == (3 if name.startswith("紫波郡") else 1)
 
 
 # --- 名簿 ------------------------------------------------------------------------------------------
@@ -215,6 +261,7 @@ MEIBO_CASES = [
     ("meibo_truncated.xls", "workbook_unreadable", "途中が欠けているか壊れています"),
     ("meibo_password_encrypted.xlsx", "workbook_unreadable", "パスワードが設定されているため開けません"),
     ("meibo_zip_traversal_member.xlsx", "workbook_unreadable", "zipの中のファイル名が不正です"),
+    ("meibo_empty.xlsx", "header_not_found", "名簿の見出し行（医療機関番号・受理記号）がどのシートにも見つかりません"),
 ]
 
 
@@ -233,6 +280,15 @@ def test_meibo_refused(iwate, name, rule, message):
     assert res.status == "failed" and res.accepted.height == 0 and res.balanced()
     assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [(rule, None, "error")]
     assert message in res.findings[0]["message"]
+
+
+def test_meibo_header_only(iwate):
+    """Title rows and header, no facility: read, nothing accepted, nothing rejected. The reader says nothing (the
+    医療情報ネット and report readers give a no_rows warning): a known gap, asserted so that a change is seen."""
+    ref, _ = iwate
+    res = read_meibo(CORPUS / "meibo_header_only.xlsx", {"03"}, ref.index.pref_code_by_name)
+    assert res.status == "read" and res.balanced() and res.rows_in == 0 and res.accepted.height == 0
+    assert res.findings == []
 
 
 def test_meibo_impossible_wareki(iwate, meibo_base):
@@ -342,8 +398,13 @@ def test_code_list_empty():
 
 
 # --- the whole pipeline with bad files dropped in -----------------------------------------------------
+# two unknown senders' reports named with 80 kanji (244 bytes), alike in their first 79: their return workbooks
+# (03_提出元不明_<name>.xlsx, 264 bytes) made the whole refresh fail with Errno 36 (File name too long)
+LONG_NAMES = ["在宅医療" * 20, "在宅医療" * 19 + "在宅医院"]
 PIPELINE_DROPS = {  # corpus file -> where in raw/; expected (rule, severity) findings of that file
     "hub_formula_injection.csv": ("03/reports/shichoson/矢巾町_hub_formula_injection.csv", None),
+    "report_long_file_name.csv": (f"03/reports/ishikai/{LONG_NAMES[0]}.csv",
+                                  {("sender_unknown", "warning"), ("no_rows", "warning")}),
     "report_formula_injection.csv": ("03/reports/ishikai/紫波郡医師会_report_formula_injection.csv",
                                      {("institution_not_found", "error")}),
     "report_truncated.xls": ("03/reports/ishikai/report_truncated.xls", {("report_unreadable", "error")}),
@@ -361,6 +422,8 @@ def test_pipeline_with_hostile_files(raw_copy, tmp_path, sample_run):
     clean_db, clean = sample_run
     for name, (dest, _) in PIPELINE_DROPS.items():
         shutil.copy(CORPUS / name, raw_copy / dest)
+    twin = f"03/reports/ishikai/{LONG_NAMES[1]}.csv"
+    shutil.copy(CORPUS / "report_long_file_name.csv", raw_copy / twin)
     out = tmp_path / "out"
     summary = pipeline.run(raw_copy, out)                            # completes
     for key in ("facilities", "institutions", "notifications", "facility_links", "link_review",
@@ -370,7 +433,8 @@ def test_pipeline_with_hostile_files(raw_copy, tmp_path, sample_run):
     con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
     try:
         found = set(con.execute("SELECT source_file, rule, severity FROM findings").fetchall())
-        for name, (dest, rules) in PIPELINE_DROPS.items():
+        expected = dict(PIPELINE_DROPS.values()) | {twin: PIPELINE_DROPS["report_long_file_name.csv"][1]}
+        for dest, rules in expected.items():
             mine = {(r, s) for f, r, s in found if f == dest}
             assert rules is None or mine == rules, (dest, mine)
         files = dict(con.execute("SELECT source_file, status FROM source_files").fetchall())
@@ -396,6 +460,12 @@ def test_pipeline_with_hostile_files(raw_copy, tmp_path, sample_run):
     for s in INJECTIONS:
         assert return_cells.get(s) == {"s"}, (s, return_cells.get(s))
     assert not any("f" in kinds for kinds in {**annex_cells, **return_cells}.values())
+    # a return workbook for each long-named report: a name of at most 200 bytes, each naming its own file
+    unknown = sorted((out / "returns").glob("03_提出元不明_在宅医*.xlsx"))
+    assert all(len(p.name.encode()) <= 200 for p in unknown), unknown
+    label = "ご提出いただいたファイル: "
+    named = sorted([s.removeprefix(label) for s in _cells(p) if s.startswith(label)] for p in unknown)
+    assert named == sorted([f"{n}.csv"] for n in LONG_NAMES)       # one each, neither overwritten
 
 
 def _cells(path: Path) -> dict[str, set[str]]:
@@ -408,6 +478,96 @@ def _cells(path: Path) -> dict[str, set[str]]:
                 if c.value is not None:
                     out.setdefault(str(c.value), set()).add(c.data_type)
     return out
+
+
+@pytest.mark.parametrize("crc", ["wrong", "of_the_declared_bytes"])
+def test_lying_zip_header_is_not_decompressed(tmp_path, crc):
+    """report_zip_bomb_lying_header.xlsx: the 入力 sheet's headers declare 1,000 bytes (which pass every size
+    check) but it decompresses to 1.5 GB. Refused from what decompressing it READ_CHUNK at a time shows, and
+    nothing near its size is ever held: z.read() took ~2.1 GB here before its CRC error. With the CRC of the
+    first 1,000 bytes, zipfile (which stops at the declared size) sees nothing wrong at all."""
+    path = tmp_path / "report_zip_bomb_lying_header.xlsx"
+    _lying_header(path, 0 if crc == "wrong" else zlib.crc32(_sheet_prefix(1000)))
+    assert path.stat().st_size < 2_000_000
+    tracemalloc.start()
+    try:
+        rep = read_report(path, REPORT_DIRS["ishikai"], "03")
+        # the inspection of hidden rows and external links alone (it reads the sheet itself): bounded too
+        with zipfile.ZipFile(path) as z, open(path, "rb") as f, pytest.raises(workbooks.WorkbookError, match=LIE):
+            workbooks._inspect(workbooks._Parts(f, z.infolist()))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(f["rule"], f["sheet"], f["row"], f["severity"]) for f in rep.result.findings] == [
+        ("report_unreadable", None, None, "error")]
+    assert rep.result.status == "failed" and LIE in rep.result.findings[0]["message"]
+    assert peak < 16 * 1024**2, peak
+
+
+def _sheet_prefix(n: int) -> bytes:
+    """The first n bytes of the lying sheet (the root tag, then spaces), for a CRC that matches them."""
+    xml = zipfile.ZipFile(TEMPLATE).read("xl/worksheets/sheet2.xml")
+    at = xml.index(b"<worksheet")
+    at = xml.index(b">", at) + 1
+    return (xml[:at] + b" " * n)[:n]
+
+
+def test_meibo_lying_zip_header_refused_before_fastexcel(iwate, tmp_path, monkeypatch):
+    """The same lie in a 名簿: fastexcel believes the header and decompressed the whole 1.5 GB (1.5 GB of memory),
+    then read the 名簿 as if nothing were wrong. Now refused before fastexcel or calamine open it."""
+    ref, _ = iwate
+    path = tmp_path / "meibo_zip_bomb_lying_header.xlsx"
+    path.write_bytes(lying_zip_bomb((CORPUS / "meibo_base.xlsx").read_bytes(), "xl/worksheets/sheet1.xml",
+                                    1_500_000_000))
+    import fastexcel
+    monkeypatch.setattr(fastexcel, "read_excel", lambda *a, **k: pytest.fail("fastexcel opened the bomb"))
+    res = read_meibo(path, {"03"}, ref.index.pref_code_by_name)
+    assert res.status == "failed" and res.accepted.height == 0 and res.balanced()
+    assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [("workbook_unreadable", None, "error")]
+    assert "xl/worksheets/sheet1.xml は書かれているサイズ（1,000 バイト）より大きく展開されます" in res.findings[0]["message"]
+
+
+# --- file names made from what senders write -----------------------------------------------------------------
+def test_safe_file_name_limits_bytes_and_keeps_the_extension():
+    long = "03_提出元不明_" + "在宅医療" * 20 + ".xlsx"            # 264 bytes: Errno 36 on ext4 before
+    name = safe_file_name(long)
+    assert len(long.encode()) == 264 and MAX_NAME_BYTES - 3 < len(name.encode()) <= MAX_NAME_BYTES
+    assert name.endswith(".xlsx")
+    assert name.startswith("03_提出元不明_在宅医療") and "~" in name
+    assert len(safe_file_name("03_" + "医" * 300).encode()) <= MAX_NAME_BYTES
+    assert len(safe_file_name("a" * 500 + ".csv").encode()) <= MAX_NAME_BYTES
+    # a name that needs nothing is left as it is; a cut never splits a character
+    assert safe_file_name("03_紫波郡医師会.xlsx") == "03_紫波郡医師会.xlsx"
+    assert safe_file_name("紫波郡医師会") == "紫波郡医師会"
+    for n in range(190, 260):
+        out = safe_file_name("x" * (n % 3) + "医" * n + ".xlsx")
+        assert len(out.encode()) <= MAX_NAME_BYTES and out.endswith(".xlsx")
+
+
+def test_safe_file_name_keeps_different_names_apart():
+    names = ["03_a:b.xlsx", "03_a?b.xlsx", "03_a_b.xlsx", "03_a/b.xlsx", "03_a\tb.xlsx",
+             "03_" + "在宅医療" * 20 + ".xlsx", "03_" + "在宅医療" * 19 + "在宅医院.xlsx",
+             "03_" + "在宅医療" * 30 + ".xlsx", ".xlsx", "..xlsx", " .xlsx", "03_x.xlsx", "03_x.xlsx\n"]
+    out = [safe_file_name(n) for n in names]
+    assert len(set(out)) == len(names), out
+    for n, o in zip(names, out):
+        assert not set('/\\:*?"<>|\t\n') & set(o) and not o.startswith((".", " ")), (n, o)
+    assert out[2] == "03_a_b.xlsx" and out[0].startswith("03_a_b~") and out[0].endswith(".xlsx")
+    assert safe_file_name("03_a:b.xlsx") == out[0]                   # the same name every run
+
+
+def test_return_workbooks_apart_for_names_differing_in_case(tmp_path, iwate):
+    """Two unknown senders whose file names differ only in case: two return workbooks whose names differ in more
+    than case (a file system that ignores case, e.g. a Windows share, would make them one)."""
+    ref, _ = iwate
+    header_only = CORPUS / "report_header_only.csv"
+    pr = read_reports(tmp_path / "raw", iwate, [(header_only, "ishikai/Report.csv"),
+                                                (header_only, "ishikai/report.csv")])
+    tmp = returns.new_folder(tmp_path / "out")
+    written = returns.write_into(tmp, [pr], ref.index, {"03": "岩手県"})
+    names = sorted(p.name for p in written)
+    assert names == ["03_提出元不明_Report.xlsx", "03_提出元不明_report_2.xlsx"]
+    assert sorted(p.name for p in tmp.iterdir()) == names
 
 
 def test_garbled_hint_only_for_garbled_files():

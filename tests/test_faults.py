@@ -149,12 +149,13 @@ class Baseline:
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory) -> Baseline:
-    """One good run on both sample prefectures (3 annex workbooks, 12 return workbooks): 'the previous outputs'."""
+    """One good run on both sample prefectures (3 annex workbooks, 13 return workbooks): 'the previous outputs'."""
     base = tmp_path_factory.mktemp("baseline")
     raw, out = base / "raw", base / "out"
     shutil.copytree(RAW, raw, ignore=shutil.ignore_patterns("*.py", "README.md"))
     pipeline.run(raw, out)
     assert visible(out) == VISIBLE and outcomes(out) == ["success"]
+    assert len(list((out / "returns").glob("*.xlsx"))) == 13
     return Baseline(raw, out, hashes(out), db_state(out), (out / "runs.jsonl").read_bytes())
 
 
@@ -251,6 +252,30 @@ data[0].permitted &= keep
 if libc.capset(ctypes.byref(header), data) != 0:
     sys.exit(97)
 """
+
+
+def disk_full(files: str, after: int) -> str:
+    """A patch: the file objects xlsxwriter's zip writer writes the workbooks `files` (a condition on the path
+    `file`) into fail with ENOSPC once `after` bytes are written (the lowest point Python code can reach;
+    xlsxwriter wraps the error in its FileCreateError)."""
+    return f"""
+        import errno, io, zipfile
+        import xlsxwriter.workbook
+        class Full(io.FileIO):
+            written = 0
+            def write(self, b):
+                if self.written + len(b) > {after}:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.name)
+                self.written += len(b)
+                return super().write(b)
+        def ZipFile(file, *args, **kwargs):
+            if isinstance(file, str) and {files}:
+                file = Full(file, "w")
+            return zipfile.ZipFile(file, *args, **kwargs)
+        xlsxwriter.workbook.ZipFile = ZipFile
+        """
+
+
 FAILURES = {
     # a real file size limit: the kernel refuses writes past 2 MB with EFBIG (annex.duckdb is ~7 MB)
     "file-size-limit": ("""
@@ -260,23 +285,13 @@ FAILURES = {
         """, "ファイルの大きさの上限を超えたため書き込めませんでした", rf"\.annex\.duckdb\.{HEX}\.tmp\.wal",
         "ulimit -f またはファイルシステムの上限を確認してください。"),   # the tables go to the WAL first
     # the disk fills up while the first annex workbook is written (its zip stream fails after 4 KB)
-    "disk-full-workbook": ("""
-        import errno, io, zipfile
-        import xlsxwriter.workbook
-        class Full(io.FileIO):
-            written = 0
-            def write(self, b):
-                if self.written + len(b) > 4096:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.name)
-                self.written += len(b)
-                return super().write(b)
-        def ZipFile(file, *args, **kwargs):
-            if isinstance(file, str) and Path(file).parent == out and file.endswith(".tmp"):
-                file = Full(file, "w")
-            return zipfile.ZipFile(file, *args, **kwargs)
-        xlsxwriter.workbook.ZipFile = ZipFile
-        """, "ディスクの空き容量が足りないため書き込めませんでした", rf"\.03_岩手県_在宅医療_別表\.xlsx\.{HEX}\.tmp",
-        "空きを作ってから再実行してください。"),
+    "disk-full-workbook": (disk_full('Path(file).parent == out and file.endswith(".tmp")', 4096),
+                           "ディスクの空き容量が足りないため書き込めませんでした",
+                           rf"\.03_岩手県_在宅医療_別表\.xlsx\.{HEX}\.tmp", "空きを作ってから再実行してください。"),
+    # ... while the first return workbook is written, in the hidden folder that replaces returns/ (after 1 KB)
+    "disk-full-returns": (disk_full('Path(file).parent.name.startswith(".returns-")', 1024),
+                          "ディスクの空き容量が足りないため書き込めませんでした",
+                          rf"\.returns-{HEX}\.tmp/(?:03|39)_[^/]+\.xlsx", "空きを作ってから再実行してください。"),
     # out/ is chmod 0555; as root the child first gives up the capabilities that ignore file permissions
     "read-only-folder": ("if os.geteuid() == 0:\n" + textwrap.indent(DROP_DAC, "    "),
                          "書き込む権限がないため書き込めませんでした", rf"\.annex\.duckdb\.{HEX}\.tmp",
@@ -380,6 +395,7 @@ def test_failed_write(baseline, faulted, fault):
     file-size-limit: RLIMIT_FSIZE (SIGXFSZ ignored), so the kernel returns EFBIG to DuckDB's writes.
     disk-full-workbook: an OSError(ENOSPC) from the file object xlsxwriter's zip writer writes the first annex
     workbook into (the lowest point Python code can reach; xlsxwriter wraps it in its FileCreateError).
+    disk-full-returns: the same for the first return workbook, in the hidden folder that replaces returns/.
     read-only-folder: chmod 0555 on out/. As root (where permissions do not stop writes) the child drops
     CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER with capset(2) before anything else, so the kernel
     enforces the mode for real; nothing is injected."""
@@ -497,6 +513,29 @@ def test_torn_run_log_line_does_not_swallow_the_next(baseline, tmp_path):
     lines = (out / "runs.jsonl").read_bytes().split(b"\n")
     assert lines[-1] == b"" and json.loads(lines[-2])["outcome"] == "success"
     assert outcomes(out) == ["success", "success"]
+
+
+def test_duckdb_disk_full_is_described():
+    """DuckDB says a full disk in its own words, not as an OSError: the text below is what DuckDB 1.5.6 raised
+    (a TransactionException) when its WAL filled a 512 KB tmpfs; its IO Error when the database file itself
+    cannot be written has the same form. The Japanese line names the file and what to do, also when the error
+    arrives wrapped in another exception."""
+    wal = "/srv/out/.annex.duckdb.0123456789abcdef0123456789abcdef.tmp.wal"
+    want = f"ディスクの空き容量が足りないため書き込めませんでした（{wal}）。空きを作ってから再実行してください。"
+    commit = duckdb.TransactionException(
+        f'TransactionContext Error: Failed to commit: Could not write file "{wal}": No space left on device')
+    assert runs.describe_failure(commit) == want
+    db = wal.removesuffix(".wal")
+    write = duckdb.IOException(f'IO Error: Could not write file "{db}": No space left on device')
+    assert runs.describe_failure(write) == want.replace(wal, db)
+    try:
+        try:
+            raise commit
+        except duckdb.Error as exc:
+            raise RuntimeError("annex.duckdb を作れませんでした") from exc
+    except RuntimeError as wrapped:
+        assert runs.describe_failure(wrapped) == want
+    assert runs.describe_failure(duckdb.IOException('IO Error: Cannot open file "x": Too many open files')) is None
 
 
 # --------------------------------------------------------------------------------------------- returns/
