@@ -201,6 +201,10 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
                            "名簿の見出し行（医療機関番号・受理記号）がどのシートにも見つかりません。"
                            "厚生局の届出受理医療機関名簿か確認してください。", rows_in=res.rows_in,
                            empty_schema=NOTIFICATION_COLUMNS)
+    if res.rows_in == res.skipped_blank:   # a header and nothing (or only blank and note lines) under it
+        res.findings.append(finding(path, None, None, None, None, "no_rows",
+                                    "見出し行だけで届出の行がありません。この名簿からは届出を読み込みません"
+                                    "（厚生局の公開ファイルか確認してください）。", severity="warning"))
     res.accepted = pl.concat(frames) if frames else res.accepted
     return res
 

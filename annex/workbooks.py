@@ -146,10 +146,7 @@ class _Parts:
 
     def chunks(self, member: str | zipfile.ZipInfo):
         info = self.by_name[member] if isinstance(member, str) else member   # KeyError: no such part
-        name = info.filename
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise WorkbookError(f"{UNREADABLE}: zipの中の {name} の圧縮方式（{info.compress_type}）は"
-                                "Excel のものではありません")
+        name = info.filename   # compression: stored or deflate (check_zip_member refused any other)
         self.f.seek(info.header_offset)
         head = self.f.read(30)
         if len(head) < 30 or head[:4] != b"PK\x03\x04":

@@ -283,12 +283,12 @@ def test_meibo_refused(iwate, name, rule, message):
 
 
 def test_meibo_header_only(iwate):
-    """Title rows and header, no facility: read, nothing accepted, nothing rejected. The reader says nothing (the
-    医療情報ネット and report readers give a no_rows warning): a known gap, asserted so that a change is seen."""
+    """Title rows and header, no facility: read, nothing accepted, nothing rejected, and a no_rows warning on the
+    file, as the 医療情報ネット and report readers give."""
     ref, _ = iwate
     res = read_meibo(CORPUS / "meibo_header_only.xlsx", {"03"}, ref.index.pref_code_by_name)
     assert res.status == "read" and res.balanced() and res.rows_in == 0 and res.accepted.height == 0
-    assert res.findings == []
+    assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [("no_rows", None, "warning")]
 
 
 def test_meibo_impossible_wareki(iwate, meibo_base):
@@ -367,6 +367,22 @@ def test_facility_zip_10gb_refused_before_decompressing(tmp_path, monkeypatch):
     import annex.facility_files as ff
     monkeypatch.setattr(ff, "iter_zip_member", lambda *a, **k: pytest.fail("decompressed a 10 GB member"))
     assert facility_read(tmp_path, "facility_zip_10gb.csv.zip").status == "failed"
+
+
+def test_facility_zip_bzip2_member_refused_unopened(tmp_path, monkeypatch):
+    """A facility zip whose CSV member is bzip2-compressed (no publisher ships one): zipfile would decompress it
+    a whole compressed MiB at a time (337 bytes of bzip2 took 870 MB), so it is refused before it is opened."""
+    import zipfile
+
+    import annex.facility_files as ff
+    dest = tmp_path / (FACILITY_NAME + ".zip")
+    with zipfile.ZipFile(HOSPITALS) as src, zipfile.ZipFile(dest, "w", zipfile.ZIP_BZIP2) as z:
+        z.writestr(FACILITY_NAME, src.read(src.namelist()[0]))
+    monkeypatch.setattr(ff, "iter_zip_member", lambda *a, **k: pytest.fail("opened a bzip2 member"))
+    res = read_facility_file(dest, {"03", "39"})
+    assert res.status == "failed" and res.accepted.height == 0 and res.balanced()
+    assert [(f["rule"], f["row"], f["severity"]) for f in res.findings] == [("zip_corrupt", None, "error")]
+    assert "圧縮方式" in res.findings[0]["message"]
 
 
 def test_facility_header_only(tmp_path):
