@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -21,9 +21,10 @@ import duckdb
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
+from annex import text as textmod
 from annex.codes import to_wareki
 from annex.report_layout import CIRCLED, FONT, HUB_TORIKUMI, INSTITUTION_TORIKUMI
-from annex.xlsx import display_width, wrapped_lines
+from annex.xlsx import LINE_MARGIN, display_width, wrapped_lines
 
 FONT_SIZE = 10
 LINE_HEIGHT = 13.5    # points per line of 10 pt text
@@ -79,8 +80,8 @@ SHEETS = [
     (SHEET_COVERAGE, "在宅医療圏ごとの医療機関・拠点の数と、指針の要件（各1以上）を満たすか"),
     (SHEET_RESOURCES, "市町村・在宅医療圏ごとの在宅療養支援病院・診療所等の届出医療機関数（厚生局の名簿から集計）"),
     (SHEET_CANDIDATES, "選定の考え方による、市町村ごとの積極的役割を担う医療機関の候補と報告の有無"),
-    (SHEET_CHANGES, "前回の実行結果からの追加・削除・変更"),
-    (SHEET_FINDINGS, "医師会・市町村の報告と設定ファイルの検証結果（要修正・要確認）"),
+    (SHEET_CHANGES, "この別表を作成した実行で見つかった、その前に作成した実行からの追加・削除・変更"),
+    (SHEET_FINDINGS, "医師会・市町村の報告と設定ファイルの検証結果（要修正・要確認）、名簿の名称の外字"),
 ]
 SOURCE_KINDS = {  # source_files.kind -> what the reader calls it, in the order shown
     "facility_file": "医療情報ネット オープンデータ（施設票）",
@@ -95,6 +96,8 @@ CHANGE_LABEL = {"added": "追加", "removed": "削除", "status_changed": "支�
                 "kouhou_changed": "在後病", "torikumi_changed": "取組", "area_changed": "事業区域",
                 "operator_changed": "運営主体"}
 NO_CHANGES = "前回の実行結果がないため、変更はありません。"
+GETA = "〓"   # the customary mark for a character that cannot be set (ゲタ)
+GAIJI_NOTE = "〓：外字（私用領域の文字）のため印刷できない文字です（このシートで{n}字。データには元の文字を残しています）。"
 
 
 def annex_file_name(pref_code: str, pref_name: str) -> str:
@@ -144,7 +147,7 @@ class _Formats:
 
 def fit_width(text_width: float) -> float:
     """Column width in which text of this display width stays on one line by annex.xlsx.wrapped_lines."""
-    return math.ceil((text_width + 1.5) / 0.95 * 2) / 2
+    return math.ceil((text_width + LINE_MARGIN) * 2) / 2
 
 
 def _text(value) -> str:
@@ -163,6 +166,23 @@ def _header_width(label: str) -> float:
     w = display_width(label)
     lines = 1 if w <= 8 else 2 if w <= 24 else 3
     return fit_width(math.ceil(w / lines) + (1 if lines > 1 else 0))
+
+
+def _printable(rows: list[Row]) -> tuple[list[Row], int]:
+    """The rows with every 外字 (a private-use character, e.g. U+E1D1 in a 名簿 name) replaced by 〓, and how
+    many were: no font has a glyph for them, so they print as a box. The DuckDB tables keep the original."""
+    out, n = [], 0
+    for row in rows:
+        if any(isinstance(v, str) and textmod.has_gaiji(v) for v in row.values):
+            values = []
+            for v in row.values:
+                if isinstance(v, str) and textmod.has_gaiji(v):
+                    n += sum(map(textmod.is_private_use, v))
+                    v = "".join(GETA if textmod.is_private_use(c) else c for c in v)
+                values.append(v)
+            row = replace(row, values=values)
+        out.append(row)
+    return out, n
 
 
 def _widths(cols: list[Col], rows: list[Row]) -> list[float]:
@@ -187,8 +207,9 @@ def _print_setup(ws: Worksheet, header_row: int | None, pref_label: str) -> None
     ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
     ws.center_horizontally()
-    ws.set_header("&L&9&A&R&9" + pref_label.replace("&", "&&"))
-    ws.set_footer("&C&9&P / &N")
+    # the footer: sheet name and page n / N (the issue's wording); the header: whose table, as of when
+    ws.set_header("&R&9" + pref_label.replace("&", "&&"))
+    ws.set_footer("&L&9&A&C&9&P / &N")
     ws.hide_gridlines(2)
     if header_row is not None:
         ws.repeat_rows(header_row)
@@ -198,6 +219,9 @@ def _write_table(ws: Worksheet, fmt: _Formats, cols: list[Col], rows: list[Row],
                  subtitle: str, notes: list[str], empty_text: str, pref_label: str,
                  freeze_cols: int = 0) -> int:
     """Title, subtitle, note lines, header and rows from row 0; returns the header row (0-based)."""
+    rows, gaiji = _printable(rows)
+    if gaiji:
+        notes = [*notes, GAIJI_NOTE.format(n=gaiji)]
     widths = _widths(cols, rows)
     for i, w in enumerate(widths):
         ws.set_column(i, i, w)
@@ -289,9 +313,9 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list):
 
 
 # --- queries -------------------------------------------------------------------------------------
-# 圏域 in the order of their first municipality code (the prefecture's own order), not by name
-AREA_ORDER = """area_order AS (SELECT pref_code, home_care_area, min(municipality_code) AS area_key
-                               FROM areas WHERE pref_code IN (SELECT unnest($prefs)) GROUP BY ALL)"""
+# 圏域 in the order areas.csv lists them (areas.area_order: the plan's own order), not by name or code
+AREA_ORDER = """area_order AS (SELECT DISTINCT pref_code, home_care_area, area_order AS area_key
+                               FROM areas WHERE pref_code IN (SELECT unnest($prefs)))"""
 # Each sheet's rows come from one query over every prefecture being written (pref_code first, ordered by it):
 # a query costs 2–4 ms whatever its rows, and 47 workbooks asked ~850 of them
 
@@ -329,8 +353,9 @@ def _hub_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
         SELECT pref_code, name, hub_kind, area_names, array_to_string(home_care_areas, '・'), operator, operator_kind,
                start_fy_wareki, start_fy, start_text, same_as_program, same_as_institution,
                torikumi_1, torikumi_2, torikumi_3, torikumi_4, torikumi_5, senders_text
-        FROM annex_hubs WHERE pref_code IN (SELECT unnest($prefs))
-        ORDER BY pref_code, area_codes[1], name, hub_id""", {"prefs": pref_codes}).fetchall()
+        FROM annex_hubs h WHERE pref_code IN (SELECT unnest($prefs))
+        ORDER BY pref_code, (SELECT min(a.area_order) FROM areas a WHERE list_contains(h.area_codes, a.municipality_code)),
+                 area_codes[1], name, hub_id""", {"prefs": pref_codes}).fetchall()
 
     def row(name, kind, area_names, areas, operator, op_kind, fy_wareki, fy, start_text, same_prog, same_inst,
             t1, t2, t3, t4, t5, senders):
@@ -344,7 +369,7 @@ def _coverage_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
     data = con.execute("""
         SELECT pref_code, home_care_area, municipality_names, institutions, hubs, meets_rule, gap
         FROM coverage WHERE pref_code IN (SELECT unnest($prefs))
-        ORDER BY pref_code, municipality_codes[1]""", {"prefs": pref_codes}).fetchall()
+        ORDER BY pref_code, area_order""", {"prefs": pref_codes}).fetchall()
 
     def row(area, munis, inst, hubs, meets, gap):
         r = Row([area, munis, inst, hubs, "満たす" if meets else "満たさない", gap or ""])
@@ -362,13 +387,10 @@ RESOURCE_LABELS = ["支援病1", "支援病2", "支援病3", "支援診1", "支�
 
 def _resource_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
     data = con.execute(f"""
-        WITH {AREA_ORDER}
-        SELECT r.pref_code, r.level, r.home_care_area, r.municipality_code, r.label, {', '.join('r.' + f for f in RESOURCE_FIELDS)}
-        FROM resource_counts r
-        LEFT JOIN area_order o ON o.pref_code = r.pref_code AND o.home_care_area = r.home_care_area
-        WHERE r.pref_code IN (SELECT unnest($prefs))
-        ORDER BY r.pref_code, r.level = 'prefecture', o.area_key, r.home_care_area, r.level = 'area',
-                 r.municipality_code
+        SELECT pref_code, level, home_care_area, municipality_code, label, {', '.join(RESOURCE_FIELDS)}
+        FROM resource_counts
+        WHERE pref_code IN (SELECT unnest($prefs))
+        ORDER BY pref_code, level = 'prefecture', area_order, home_care_area, level = 'area', municipality_code
         """, {"prefs": pref_codes}).fetchall()
 
     def row(level, area, muni_code, label, *counts):
@@ -407,8 +429,9 @@ def _table_exists(con, name: str) -> bool:
 
 
 def _previous_run(con) -> str | None:
-    """The previous successful run, as the reader knows it (date and time in JST, short ID); None if this
-    is the first run (or the file has no run log)."""
+    """The successful run before the one that built this file (the build `changes` compares with), as the
+    reader knows it (date and time in JST, short ID); None if this is the first run (or the file has no run
+    log)."""
     if not _table_exists(con, "runs"):
         return None
     sql = """SELECT run_id, {when} FROM runs
@@ -429,8 +452,11 @@ def _changes(con, pref_codes: list[str]) -> tuple[dict[str, list[Row]], str, str
     """Rows of the changes table per prefecture, the note saying what they compare, and the text shown
     when there are none."""
     previous = _previous_run(con)
-    what = f"前回の実行（{previous}）" if previous else "前回の実行結果"
-    note = f"{what}と比べた、積極的役割を担う医療機関・連携を担う拠点の追加・削除と、届出・取組・事業区域・運営主体の変化。"
+    # a run that found nothing new rebuilds nothing (this workbook included): the table stays what the last
+    # build found, which the note says so that a change made in the evening still shows after the nightly no-op
+    what = f"この別表を作成した実行が、その前に作成した実行（{previous}）と比べて見つけた" if previous else "前回の実行結果と比べた"
+    note = (f"{what}、積極的役割を担う医療機関・連携を担う拠点の追加・削除と、届出・取組・事業区域・運営主体の変化。"
+            "入力が変わらず作り直さなかった実行では、この表は変わりません。")
     if not _table_exists(con, "changes"):
         return {code: [] for code in pref_codes}, note, NO_CHANGES
     data = con.execute("""
@@ -445,11 +471,21 @@ def _changes(con, pref_codes: list[str]) -> tuple[dict[str, list[Row]], str, str
 
 
 def _finding_rows(con, pref_codes: list[str]) -> dict[str, list[Row]]:
-    """Findings on a prefecture's own files (raw/<code>/…)."""
+    """Findings on a prefecture's own files (raw/<code>/…), and the 名簿's 外字 warnings on its institutions (the
+    names the annex prints with 〓)."""
     data = con.execute("""
-        SELECT p.pref_code, source_file, sheet, "row", "column", value, severity, message
-        FROM findings JOIN (SELECT unnest($prefs) AS pref_code) p ON starts_with(source_file, p.pref_code || '/')
-        ORDER BY p.pref_code, severity <> 'error', source_file, sheet NULLS FIRST, "row" NULLS FIRST, "column",
+        WITH own AS (
+            SELECT p.pref_code, f.*
+            FROM findings f JOIN (SELECT unnest($prefs) AS pref_code) p ON starts_with(f.source_file, p.pref_code || '/')
+            UNION ALL
+            SELECT i.pref_code, f.*
+            FROM findings f JOIN institutions i
+              ON f.rule = 'gaiji' AND f.source_file = i.source_file AND f."row" = i.source_row AND f.value = i.name
+            WHERE i.pref_code IN (SELECT unnest($prefs))
+        )
+        SELECT pref_code, source_file, sheet, "row", "column", value, severity, message
+        FROM own
+        ORDER BY pref_code, severity <> 'error', source_file, sheet NULLS FIRST, "row" NULLS FIRST, "column",
                  message  -- two findings on one cell: in a fixed order""",
                        {"prefs": pref_codes}).fetchall()
 
@@ -667,8 +703,8 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
         sheet = partial(_table_sheet, wb, fmt, pref_name, as_of_text)
 
         sheet(SHEET_INSTITUTIONS, "在宅医療において積極的役割を担う医療機関",
-              [Col("圏域", group=0, cap=12), Col("市町村", group=1, cap=12), Col("医療機関名", cap=28),
-               Col("所在地", cap=26), Col("種別", cap=32), Col("在後病", "flag", width=5),
+              [Col("圏域", group=0, cap=12), Col("市町村", group=1, cap=12), Col("医療機関名", cap=32),
+               Col("所在地", cap=30), Col("種別", cap=32), Col("在後病", "flag", width=5),
                Col("入院機能", "flag", width=6), *(_torikumi(n) for n in range(1, 7)),
                Col("報告した\n医師会", cap=16)],
               data.institutions[pref_code],
@@ -678,7 +714,7 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
                "（医療情報ネットと紐付かない診療所は「不明」）。"],
               "報告された医療機関はありません。", freeze_cols=3)
         sheet(SHEET_HUBS, "在宅医療に必要な連携を担う拠点",
-              [Col("名称", cap=22), Col("拠点の種別", cap=12), Col("事業区域", cap=16), Col("在宅医療圏", cap=12),
+              [Col("名称", cap=22), Col("拠点の種別", cap=12), Col("事業区域", cap=16), Col("在宅\n医療圏", cap=12),
                Col("運営主体", cap=18), Col("運営主体の\n種別", cap=12), Col("開始年度", cap=12),
                Col("推進事業の\n実施主体と\n同一", "flag"), Col("積極的役割\nを担う医療\n機関と同一", "flag"),
                *(_torikumi(n) for n in range(1, 6)), Col("報告した\n市町村", cap=12)],
@@ -687,7 +723,7 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
                "推進事業：在宅医療・介護連携推進事業（介護保険法の地域支援事業）。開始年度は和暦（西暦）。"],
               "報告された拠点はありません。", freeze_cols=1)
         sheet(SHEET_COVERAGE, "圏域別の配置状況",
-              [Col("在宅医療圏"), Col("市町村", cap=36), Col("積極的役割を\n担う医療機関\nの数", "number"),
+              [Col("在宅\n医療圏"), Col("市町村", cap=36), Col("積極的役割を\n担う医療機関\nの数", "number"),
                Col("連携を担う\n拠点の数", "number"), Col("指針の要件", "center"), Col("不足", cap=56)],
               data.coverage[pref_code],
               ["指針の要件：在宅医療圏ごとに、積極的役割を担う医療機関と連携を担う拠点をそれぞれ1以上位置付ける。"
@@ -702,7 +738,7 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
               "在宅医療圏が設定されていません（areas.csv）。", freeze_cols=2)
         sheet(SHEET_CANDIDATES, "積極的役割を担う医療機関の選定候補",
               [Col("圏域", group=0, cap=12), Col("市町村", group=1, cap=12), Col("段階", "center", group=1),
-               Col("理由", group=1, cap=30), Col("医療機関名", cap=30), Col("所在市町村", cap=12),
+               Col("理由", group=1, cap=43), Col("医療機関名", cap=34), Col("所在市町村", cap=12),
                Col("受理記号", "center"), Col("報告の有無", "center")],
               data.candidates[pref_code],
               ["選定の考え方：市町村ごとに 1 市町村内の在宅療養支援病院 → 2a 機能強化型の在宅療養支援診療所 → "
@@ -718,7 +754,8 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
                Col("値", cap=24, min=10), Col("区分", "center"), Col("内容", cap=60, min=40)],
               data.findings[pref_code],
               ["要修正：その行（ファイル）は別表に載せていません。提出元に修正を依頼してください。"
-               "要確認：取り込み済みですが内容の確認が必要です。行はファイルを開いたときの行番号です。"],
+               "要確認：取り込み済みですが内容の確認が必要です。行はファイルを開いたときの行番号です。"
+               "厚生局の名簿で名称に外字がある県内の医療機関も載せています。"],
               "指摘事項はありません。")
         ok = True
     finally:

@@ -6,8 +6,8 @@ WITH h AS (
     FROM reported_hubs
 )
 SELECT h.pref_code, h.hub_id, h.name, h.hub_kind, h.area_codes, h.area_names,
-       (SELECT list(DISTINCT a.home_care_area ORDER BY a.home_care_area) FROM areas a
-        WHERE list_contains(h.area_codes, a.municipality_code)) AS home_care_areas,
+       (SELECT list(a.home_care_area ORDER BY a.area_order) FROM (SELECT DISTINCT home_care_area, area_order FROM areas a
+        WHERE list_contains(h.area_codes, a.municipality_code)) a) AS home_care_areas,
        h.operator, h.operator_kind, h.start_date, h.start_fy,
        CASE WHEN h.start_fy IS NULL THEN NULL
             WHEN h.start_fy >= 2019 THEN '令和' || CASE WHEN h.start_fy = 2019 THEN '元' ELSE (h.start_fy - 2018)::VARCHAR END || '年度'
@@ -19,7 +19,9 @@ SELECT h.pref_code, h.hub_id, h.name, h.hub_kind, h.area_codes, h.area_names,
                    WHERE list_contains(h.senders, m.code)) AS senders_text,
        h.report_count, h.sources
 FROM h
-ORDER BY h.pref_code, h.area_codes[1], h.name;
+-- by the first 圏域 (areas.csv order) the 事業区域 touches
+ORDER BY h.pref_code, (SELECT min(a.area_order) FROM areas a WHERE list_contains(h.area_codes, a.municipality_code)),
+         h.area_codes[1], h.name;
 COMMENT ON TABLE annex_hubs IS '別表：在宅医療に必要な連携を担う拠点（拠点ごとに1行）';
 COMMENT ON COLUMN annex_hubs.pref_code IS '都道府県コード';
 COMMENT ON COLUMN annex_hubs.hub_id IS '拠点ID（都道府県コード＋正規化した名称のハッシュ）';
@@ -27,7 +29,7 @@ COMMENT ON COLUMN annex_hubs.name IS '拠点の名称';
 COMMENT ON COLUMN annex_hubs.hub_kind IS '拠点の種別';
 COMMENT ON COLUMN annex_hubs.area_codes IS '事業区域の市町村の団体コード';
 COMMENT ON COLUMN annex_hubs.area_names IS '事業区域（例：紫波町・矢巾町）';
-COMMENT ON COLUMN annex_hubs.home_care_areas IS '事業区域が含まれる在宅医療圏';
+COMMENT ON COLUMN annex_hubs.home_care_areas IS '事業区域が含まれる在宅医療圏（areas.csv の順）';
 COMMENT ON COLUMN annex_hubs.operator IS '運営主体';
 COMMENT ON COLUMN annex_hubs.operator_kind IS '運営主体の種別（指針の区分）';
 COMMENT ON COLUMN annex_hubs.start_date IS '開始時期（日付。年度だけの報告は4月1日）';

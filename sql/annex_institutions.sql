@@ -18,8 +18,10 @@ FROM reported_institutions r
 LEFT JOIN municipalities m ON m.code = r.municipality_code
 LEFT JOIN facility_links l ON l.inst_code = r.inst_code
 LEFT JOIN facilities f ON f.facility_id = l.facility_id
--- 圏域 in the order of their first municipality code (as coverage and the plan list them); 支援病 before 支援診
-ORDER BY r.pref_code, min(r.municipality_code) OVER (PARTITION BY r.pref_code, r.home_care_area), r.municipality_code,
+LEFT JOIN (SELECT DISTINCT pref_code, home_care_area, area_order FROM areas) o
+       ON o.pref_code = r.pref_code AND o.home_care_area = r.home_care_area
+-- 圏域 in the order of areas.csv (as coverage and the plan list them; unplaced last); 支援病 before 支援診
+ORDER BY r.pref_code, o.area_order NULLS LAST, r.municipality_code,
          CASE r.shien_kind WHEN '支援病' THEN 1 WHEN '支援診' THEN 2 ELSE 3 END, r.shien_type, r.inst_code;
 COMMENT ON TABLE annex_institutions IS '別表：在宅医療において積極的役割を担う医療機関（医療機関ごとに1行、圏域・市町村順）';
 COMMENT ON COLUMN annex_institutions.pref_code IS '都道府県コード';

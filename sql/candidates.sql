@@ -26,7 +26,7 @@ WITH s AS (
     SELECT * FROM neighbour QUALIFY rank = min(rank) OVER (PARTITION BY municipality_code)
 ), picked AS (
     SELECT * FROM own_best UNION ALL SELECT * FROM neighbour_best
-)
+), listed AS (
 SELECT p.pref_code, p.home_care_area, p.secondary_area, p.municipality_code, p.municipality_name,
        CASE p.rank WHEN 1 THEN '1' WHEN 2 THEN '2a' WHEN 3 THEN '2b' ELSE '3' END AS rule_step,
        CASE p.rank WHEN 1 THEN '市町村内の在宅療養支援病院'
@@ -45,7 +45,12 @@ SELECT a.pref_code, a.home_care_area, a.secondary_area, a.municipality_code, a.m
 FROM areas a
 WHERE a.municipality_code NOT IN (SELECT municipality_code FROM own)
   AND a.municipality_code NOT IN (SELECT municipality_code FROM neighbour)
-ORDER BY 1, 4, 6, 8;
+)
+SELECT l.* FROM listed l
+LEFT JOIN (SELECT DISTINCT pref_code, home_care_area, area_order FROM areas) o
+       ON o.pref_code = l.pref_code AND o.home_care_area = l.home_care_area
+-- 圏域 in the order of areas.csv, then municipality, step, institution
+ORDER BY l.pref_code, o.area_order, l.municipality_code, l.rule_step, l.inst_code;
 COMMENT ON TABLE candidates IS '選定候補：市町村ごとに、選定の考え方（支援病→機能強化型支援診→支援診→同じ二次医療圏の他市町村）で候補となる医療機関';
 COMMENT ON COLUMN candidates.pref_code IS '都道府県コード';
 COMMENT ON COLUMN candidates.home_care_area IS '在宅医療圏';

@@ -1,4 +1,6 @@
--- What differs from the previous successful run's file (empty on the first run: there is no baseline).
+-- What this build finds against the file of the build before it (empty on the first run: there is no baseline).
+-- A run with nothing new rebuilds nothing, this table included: it keeps what the last build found, so a report
+-- changed in the evening still shows as a change after the nightly no-op run (both run ids are in every row).
 -- 取組 flags compared as their marks (①②④), which is also how before/after are shown.
 CREATE OR REPLACE TEMP MACRO torikumi_marks(t1, t2, t3, t4, t5, t6) AS
     concat_ws('', CASE WHEN t1 THEN '①' END, CASE WHEN t2 THEN '②' END, CASE WHEN t3 THEN '③' END,
@@ -63,7 +65,7 @@ SELECT d.pref_code, d.entity, d.change, d.key, d.name, d.before, d.after, ids.pr
 FROM diff d, ids
 WHERE ids.has_baseline
 ORDER BY d.pref_code, d.entity DESC, d.change, d.key;
-COMMENT ON TABLE changes IS '前回の実行（成功したもの）からの変更：積極的役割を担う医療機関・連携を担う拠点の追加・削除・届出状況などの変化';
+COMMENT ON TABLE changes IS '最後に作り直した実行（run_id）が、その前に作り直した実行（previous_run_id）の結果と比べて見つけた変更：積極的役割を担う医療機関・連携を担う拠点の追加・削除・届出状況などの変化。入力が前回と同じで作り直さなかった実行（runs.jsonl の unchanged）はこのファイルを書き換えないので、この表は空にならず最後に見つけた変更のまま。報告だけが変わった実行では、その都道府県の行だけが新しくなる';
 COMMENT ON COLUMN changes.pref_code IS '都道府県コード';
 COMMENT ON COLUMN changes.entity IS '対象（institution＝積極的役割を担う医療機関、hub＝連携を担う拠点）';
 COMMENT ON COLUMN changes.change IS '変更の種類（added＝追加、removed＝削除、status_changed＝支援病・支援診の届出の変化、kouhou_changed＝在後病の変化、torikumi_changed＝取組の変化、area_changed＝事業区域の変化、operator_changed＝運営主体の変化）';
@@ -71,5 +73,5 @@ COMMENT ON COLUMN changes.key IS '医療機関コード、または拠点ID';
 COMMENT ON COLUMN changes.name IS '名称';
 COMMENT ON COLUMN changes.before IS '変更前の値（追加・削除は空）';
 COMMENT ON COLUMN changes.after IS '変更後の値（追加・削除は空）';
-COMMENT ON COLUMN changes.previous_run_id IS '比べた前回の実行ID';
-COMMENT ON COLUMN changes.run_id IS '今回の実行ID';
+COMMENT ON COLUMN changes.previous_run_id IS '比べた相手：その前に作り直した（成功した）実行の実行ID';
+COMMENT ON COLUMN changes.run_id IS 'この変更を見つけた（作り直した）実行の実行ID';

@@ -2,7 +2,7 @@ CREATE TABLE runs AS
 SELECT run_id, started_at, finished_at, parameters::JSON AS parameters, outcome, error, inputs
 FROM stg_runs
 ORDER BY started_at;
-COMMENT ON TABLE runs IS '実行の履歴（成功・失敗とも。out/runs.jsonl と今回の実行）：実行ID、開始・終了時刻、パラメータ、入力ファイルとSHA-256・行数、結果';
+COMMENT ON TABLE runs IS '実行の履歴（成功・失敗とも。out/runs.jsonl と、このファイルを作った実行）：実行ID、開始・終了時刻、パラメータ、入力ファイルとSHA-256・行数、結果。このファイルを作った後の実行のうち、作り直さなかったもの（unchanged）と失敗したものはファイルを書き換えないため、ここには無く out/runs.jsonl にだけある（次に作り直したときに入る）';
 COMMENT ON COLUMN runs.run_id IS '実行ID';
 COMMENT ON COLUMN runs.started_at IS '開始時刻（UTC）';
 COMMENT ON COLUMN runs.finished_at IS '終了時刻（UTC。今回の実行は出力を書き出す直前の時刻）';

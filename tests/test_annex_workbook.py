@@ -3,15 +3,23 @@ back with openpyxl: sheets, headers, print setup, no formulas, rows and totals a
 text, the changes sheet with and without a changes table."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import html
+import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import duckdb
 import openpyxl
 import pytest
 
-from annex.annex_workbook import (NATIONAL_FILE_NAME, NO_CHANGES, SHEETS, annex_file_name, write_annex,
-                                  write_national_summary)
+from annex import text
+from annex.annex_workbook import (NATIONAL_FILE_NAME, NO_CHANGES, SHEETS, WORKBOOK_OPTIONS, annex_file_name,
+                                  write_annex, write_national_summary)
+from annex.report_layout import FONT
+from annex.xlsx import display_width, wrapped_lines
 
 PREFS = [("03", "岩手県"), ("39", "高知県")]
 AS_OF = dt.date(2026, 10, 1)
@@ -29,6 +37,9 @@ HEADERS = {
     "検証結果": ["ファイル", "シート", "行", "列", "値", "区分", "内容"],
 }
 HOSTILE = ['=HYPERLINK("http://x","y")', "+81-3-0000-0000", "@SUM(1,2)", "-1+1", "http://example.invalid/"]
+# the 在宅医療圏 in the plans' order (岩手: its 二次医療圏 order; 高知: east to west), as raw/<pref>/areas.csv lists them
+PLAN_AREAS = {"03": ["盛岡", "岩手中部", "胆江", "両磐", "気仙", "釜石", "宮古", "久慈", "二戸"],
+              "39": ["安芸", "中央", "高幡", "幡多"]}
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +83,8 @@ def test_sheets_headers_and_print_setup(books, code):
         assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
         assert ws.page_setup.fitToWidth in (None, 1), ws.title      # absent = 1, the OOXML default
         assert ws.page_setup.fitToHeight in ((None, 1) if ws.title == "表紙" else (0,)), ws.title  # 表紙: one page
-        assert "&P / &N" in ws.oddFooter.center.text
-        assert "&A" in (ws.oddHeader.left.text or "")
+        assert "&A" in ws.oddFooter.left.text and "&P / &N" in ws.oddFooter.center.text   # sheet name, n / N
+        assert dict(PREFS)[code] in ws.oddHeader.right.text and "&A" not in (ws.oddHeader.left.text or "")
         assert not ws.sheet_view.showGridLines
         if ws.title == "表紙":
             continue
@@ -127,12 +138,97 @@ def test_institutions_as_in_duckdb(books, code):
     expected = con.execute("""SELECT name, kouhou_byoin, inpatient, torikumi_1 FROM annex_institutions
                               WHERE pref_code = ?""", [code]).fetchall()
     assert len(rows) == len(expected) > 0
-    assert sorted(r[2] for r in rows) == sorted(e[0] for e in expected)
+    # 外字 print as 〓 (the 名簿's 「\ue1d1坂医院」); the table keeps the original
+    assert sorted(r[2] for r in rows) == sorted("".join("〓" if text.is_private_use(c) else c for c in e[0])
+                                                for e in expected)
+    assert not any(text.has_gaiji(str(v)) for r in rows for v in r)
+    assert ("\ue1d1坂医院" in [e[0] for e in expected], "〓坂医院" in [r[2] for r in rows]) == ((code == "03",) * 2)
     assert {r[6] for r in rows} <= {"○", None, "不明"}
     assert {r[5] for r in rows} | {r[7] for r in rows} <= {"○", None}
     areas = [r[0] for r in rows if r[0]]
     assert len(areas) == len(set(areas))               # each 圏域 named once, on the first row of its group
     assert rows[0][0] and rows[0][1]
+
+
+def _writable_copy(sample_run, tmp_path) -> duckdb.DuckDBPyConnection:
+    """A connection to a copy of the sample's database, to change for one test."""
+    db, _ = sample_run
+    copy = tmp_path / "annex.duckdb"
+    shutil.copy(db, copy)
+    return duckdb.connect(str(copy))
+
+
+def _cells(ws) -> list:
+    return [c.value for row in ws.iter_rows() for c in row if c.value is not None]
+
+
+def test_gaiji_print_as_geta_with_a_note_and_the_meibo_warning(books):
+    paths, con = books
+    wb = openpyxl.load_workbook(paths["03"])
+    for ws in wb.worksheets:
+        assert not any(text.has_gaiji(str(v)) for v in _cells(ws)), ws.title
+    notes = [v for v in _cells(wb["積極的役割を担う医療機関"]) if str(v).startswith("〓：")]
+    assert len(notes) == 1 and "印刷できない" in notes[0] and "1字" in notes[0]
+    # the 名簿's 外字 warning on the prefecture's own institution is in 検証結果 (it was left out: 名簿 not raw/03/)
+    findings = data_rows(wb["検証結果"], "ファイル")
+    gaiji = [r for r in findings if r[4] == "〓坂医院"]
+    assert len(gaiji) == 1 and gaiji[0][0] == "shisetsu-touhoku-ika-r0808.xlsx" and gaiji[0][5] == "要確認"
+    assert any(str(v).startswith("〓：") for v in _cells(wb["検証結果"]))
+    # 高知: no 外字, no note, no other prefecture's 名簿 warning
+    wb39 = openpyxl.load_workbook(paths["39"])
+    assert not any(str(v).startswith("〓：") for ws in wb39.worksheets for v in _cells(ws))
+    assert not [r for r in data_rows(wb39["検証結果"], "ファイル") if "shisetsu" in str(r[0])]
+    assert con.execute("SELECT count(*) FROM annex_institutions WHERE name = '\ue1d1坂医院'").fetchone()[0] == 1
+
+
+def test_gaiji_on_every_sheet_with_names(sample_run, tmp_path):
+    """Names and addresses in the hubs, candidates and changes too; a supplementary-plane 外字 as well."""
+    con = _writable_copy(sample_run, tmp_path)
+    con.execute("UPDATE annex_hubs SET operator = operator || '\ue000' WHERE pref_code = '03'")
+    con.execute("UPDATE candidates SET name = '\U000f0001' || name WHERE pref_code = '03' AND name IS NOT NULL")
+    con.execute("""INSERT INTO changes BY NAME SELECT '03' AS pref_code, 'institution' AS entity, 'added' AS change,
+                   '0310000000' AS "key", '\uf8ff病院' AS name""")
+    path = write_annex(con, tmp_path / "x.xlsx", "03", "岩手県", AS_OF)
+    n_hubs, n_cands = con.execute("""SELECT (SELECT count(*) FROM annex_hubs WHERE pref_code = '03'),
+        (SELECT count(*) FROM candidates WHERE pref_code = '03' AND name IS NOT NULL)""").fetchone()
+    con.close()
+    wb = openpyxl.load_workbook(path)
+    for sheet, n in [("連携を担う拠点", n_hubs), ("選定候補", n_cands), ("前回からの変更", 1)]:
+        cells = _cells(wb[sheet])
+        assert not any(text.has_gaiji(str(v)) for v in cells), sheet
+        assert sum(str(v).count("〓") for v in cells if not str(v).startswith("〓：")) == n, sheet
+        assert [v for v in cells if str(v).startswith("〓：")] == [
+            f"〓：外字（私用領域の文字）のため印刷できない文字です（このシートで{n}字。データには元の文字を残しています）。"]
+
+
+def test_shipped_areas_csv_lists_the_areas_in_the_plans_order():
+    root = Path(__file__).resolve().parent.parent / "raw"
+    for code, plan in PLAN_AREAS.items():
+        with (root / code / "areas.csv").open(encoding="utf-8-sig", newline="") as f:
+            assert list(dict.fromkeys(r["在宅医療圏"] for r in csv.DictReader(f))) == plan, code
+
+
+def _order(values) -> list:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+@pytest.mark.parametrize("code", ["03", "39"])
+def test_areas_in_the_order_of_areas_csv(books, code):
+    """Every sheet by 圏域 follows raw/<pref>/areas.csv (the plan's order), not the first municipality code."""
+    paths, con = books
+    wb = openpyxl.load_workbook(paths[code])
+    plan = PLAN_AREAS[code]
+    assert _order(r[0] for r in data_rows(wb["圏域別の配置状況"], "在宅医療圏")) == plan
+    assert _order(r[0] for r in data_rows(wb["選定候補"], "圏域")) == plan
+    resources = [r[0] for r in data_rows(wb["在宅療養支援病院・診療所等の状況"], "圏域") if r[0]]
+    assert _order(r for r in resources if not r.endswith("計")) == plan
+    assert [r for r in resources if r.endswith(" 計")] == [f"{a} 計" for a in plan]
+    inst = _order(r[0] for r in data_rows(wb["積極的役割を担う医療機関"], "圏域"))
+    assert inst == [a for a in plan if a in inst] and len(inst) >= 2
+    for table in ("coverage", "candidates", "annex_institutions"):   # the tables in build order too
+        got = _order(r[0] for r in con.execute(f"SELECT home_care_area FROM {table} WHERE pref_code = ?",
+                                               [code]).fetchall())
+        assert got == [a for a in plan if a in got], table
 
 
 def test_hubs_start_year_and_flags(books):
@@ -206,10 +302,7 @@ def test_changes_sheet_on_a_first_run(books):
 
 
 def test_changes_sheet_without_changes_table(sample_run, tmp_path):
-    db, _ = sample_run
-    copy = tmp_path / "annex.duckdb"
-    shutil.copy(db, copy)
-    con = duckdb.connect(str(copy))
+    con = _writable_copy(sample_run, tmp_path)
     con.execute("DROP TABLE changes")
     path = write_annex(con, tmp_path / "x.xlsx", "39", "高知県", AS_OF)
     con.close()
@@ -246,10 +339,7 @@ def test_national_summary(books):
 
 
 def test_hostile_text_and_changes_table(sample_run, tmp_path):
-    db, _ = sample_run
-    copy = tmp_path / "annex.duckdb"
-    shutil.copy(db, copy)
-    con = duckdb.connect(str(copy))
+    con = _writable_copy(sample_run, tmp_path)
     name, address = HOSTILE[0], HOSTILE[1]
     con.execute("""INSERT INTO annex_institutions BY NAME
                    SELECT '03' AS pref_code, '盛岡' AS home_care_area, '032018' AS municipality_code,
@@ -289,3 +379,67 @@ def test_hostile_text_and_changes_table(sample_run, tmp_path):
     assert "令和8年4月1日 10:30" in note and "prev1234" in note       # the previous run, in JST
     ws39 = openpyxl.load_workbook(path39)["前回からの変更"]
     assert ws39.cell(header_row(ws39, "対象") + 1, 1).value == "前回からの変更はありません。"
+
+
+# --- row heights against what LibreOffice renders -------------------------------------------------------------
+def _rendered_lines(pairs: list[tuple[str, float]], tmp_path) -> list[int]:
+    """Lines LibreOffice sets each (text, column width) in: one row each, with a marker in column A, rendered to
+    PDF; the lines counted from pdftotext's word positions."""
+    import xlsxwriter
+    book = tmp_path / "lines.xlsx"
+    wb = xlsxwriter.Workbook(str(book), WORKBOOK_OPTIONS)
+    f = wb.add_format({"font_name": FONT, "font_size": 10, "text_wrap": True, "valign": "top"})
+    by_width: dict[float, list[int]] = {}
+    for i, (_, w) in enumerate(pairs):
+        by_width.setdefault(w, []).append(i)
+    for k, (w, idx) in enumerate(sorted(by_width.items())):
+        ws = wb.add_worksheet(f"w{k}")
+        ws.set_column(0, 0, 8)
+        ws.set_column(1, 1, w)
+        for r, i in enumerate(idx):
+            ws.write_string(r, 0, f"R{i}", f)
+            ws.write_string(r, 1, pairs[i][0], f)
+            ws.set_row(r, 70)
+    wb.close()
+    subprocess.run(["libreoffice", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--headless",
+                    "--convert-to", "pdf", "--outdir", str(tmp_path), str(book)],
+                   check=True, capture_output=True, timeout=180)
+    subprocess.run(["pdftotext", "-bbox", str(tmp_path / "lines.pdf"), str(tmp_path / "lines.html")], check=True)
+    words = [(page, float(m[1]), float(m[2]), html.unescape(m[3]))
+             for page, part in enumerate((tmp_path / "lines.html").read_text().split("<page ")[1:])
+             for m in re.finditer(r'<word xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>(.*?)</word>', part)]
+    marker = {t: (page, x, y) for page, x, y, t in words if re.fullmatch(r"R\d+", t)}
+    lines = []
+    for i in range(len(pairs)):
+        page, x, y = marker[f"R{i}"]
+        lines.append(len({round(y2) for p2, x2, y2, _ in words if p2 == page and x2 > x + 40 and y - 3 <= y2 < y + 60}))
+    return lines
+
+
+def test_wrapped_lines_one_line_when_it_fits():
+    assert wrapped_lines("盛岡市津志田26地割30番地1", 26) == 1      # 25 wide in the 所在地 column: was 2
+    assert wrapped_lines("盛岡市津志田26地割30番地1", 24) == 2
+    assert wrapped_lines("ああ\nいい", 10) == 2
+    # 禁則 and unbreakable runs: 「）」 never starts a line, digits stay together
+    assert wrapped_lines("あいうえおかきく（従来型）", 16) == 2
+    assert wrapped_lines("12345678901234567890", 10) == 3           # a run wider than the column is broken
+
+
+@pytest.mark.skipif(shutil.which("libreoffice") is None or shutil.which("pdftotext") is None,
+                    reason="libreoffice / pdftotext not on PATH")
+def test_row_heights_agree_with_libreoffice(sample_run, tmp_path):
+    """The names and addresses of the sample at the widths of the annex: LibreOffice never needs more lines than
+    the row is given (nothing cut off), and what fits in a line is given one line (no spare blank line)."""
+    db, _ = sample_run
+    con = duckdb.connect(str(db), read_only=True)
+    texts = [r[0] for r in con.execute("""SELECT name FROM annex_institutions UNION SELECT address FROM annex_institutions
+                                          UNION SELECT name FROM candidates WHERE name IS NOT NULL
+                                          UNION SELECT rule FROM candidates""").fetchall()]
+    con.close()
+    texts += ["12345678901234567890123", "ABCDEFGHIJ abcdefghij 0123", "しいのきクリニックさくらしいのき"]
+    pairs = [(t, w) for t in sorted(texts) for w in (8.5, 12, 26, 30, 43)]
+    rendered = _rendered_lines(pairs, tmp_path)
+    for (t, w), lo in zip(pairs, rendered):
+        assert 1 <= lo <= wrapped_lines(t, w), (t, w, lo)
+        if display_width(t) <= w - 0.5:
+            assert lo == wrapped_lines(t, w) == 1, (t, w)
