@@ -588,7 +588,7 @@ def annex_data(con: duckdb.DuckDBPyConnection, pref_codes: list[str]) -> AnnexDa
 
 def _write_cover(ws: Worksheet, fmt: _Formats, data: AnnexData, pref_code: str, pref_name: str, as_of: dt.date,
                  pref_label: str) -> None:
-    widths = [40, 50, 22]   # A: sheet / item / source, B: description / file, C: number / as-of
+    widths = [36, 70, 24]   # A: sheet / item / source; B: description / file (B+C hold a description on one line)
     for i, w in enumerate(widths):
         ws.set_column(i, i, w)
     total = sum(widths)
