@@ -1,5 +1,6 @@
-"""The refresh flow: check whether anything changed, read the reference data once, link and read the reports
-of each prefecture in its own subflow (nationally: in worker processes, one task), stage, build the DuckDB file, export the workbooks, publish artifacts.
+"""The refresh flow: fetch (when asked), check whether anything changed, read the reference data once, link and
+read the reports of each prefecture in its own subflow (nationally: in worker processes, one task), stage, build
+the DuckDB file, export the workbooks, publish artifacts (a short one when nothing changed).
 Every task calls one plain function from annex.*; nothing here holds logic."""
 from __future__ import annotations
 
