@@ -18,28 +18,30 @@ def _refresh(args: argparse.Namespace) -> int:
     except DateParseError as exc:
         print(f"エラー: --as-of の日付が読めません: {exc}", file=sys.stderr)
         return 2
-    if args.fetch:
-        from annex.fetch import ConfigError, FetchBusy, fetch_all
-        try:
-            print(fetch_all(args.raw).summary())
-        except (ConfigError, FetchBusy) as exc:   # like a failed download: go on with the files already there
-            print(f"警告: 取得しませんでした（{exc}）。raw/ にある版で続けます。", file=sys.stderr)
-    try:
-        from annex.pipeline import skip_if_unchanged
-        result = skip_if_unchanged(args.raw, args.out, args.pref or None, as_of, args.force, args.wait)
-    except Busy as exc:
-        print(f"エラー: {exc}", file=sys.stderr)
-        return 1
-    if result is not None:
-        return _print_summary(args, result)
     local = args.no_prefect
-    if not local:
-        down = _prefect_server_down()
-        if down is not None:
-            print(f"警告: Prefect サーバー（{down[0]}）に接続できません（{down[1]}）。Prefect を使わずに、この"
-                  "コンピューターで直接実行します（出力と実行記録 runs.jsonl は同じです。Prefect の画面には"
-                  "記録されません）。", file=sys.stderr)
-            local = True
+    # with --fetch through Prefect, the flow's fetch-reference task fetches and then checks for changes itself
+    # (the check must come after the fetch); without Prefect, the fetch happens here
+    fetch_in_flow = False
+    if args.fetch:
+        local = local or _falls_back()
+        fetch_in_flow = not local
+        if local:
+            from annex.fetch import fetch_for_refresh
+            report, text = fetch_for_refresh(args.raw)
+            if report is None:
+                print(f"警告: {text}", file=sys.stderr)
+            else:
+                print(text)
+    if not fetch_in_flow:
+        try:
+            from annex.pipeline import skip_if_unchanged
+            result = skip_if_unchanged(args.raw, args.out, args.pref or None, as_of, args.force, args.wait)
+        except Busy as exc:
+            print(f"エラー: {exc}", file=sys.stderr)
+            return 1
+        if result is not None:
+            return _print_summary(args, result)
+        local = local or _falls_back()
     try:
         if local:
             from annex.pipeline import run
@@ -47,13 +49,23 @@ def _refresh(args: argparse.Namespace) -> int:
         else:
             from flows.refresh import refresh
             result = refresh(raw=str(args.raw), out=str(args.out), prefs=args.pref or None, as_of=as_of,
-                             force=args.force, wait=args.wait)
+                             force=args.force, wait=args.wait, fetch=fetch_in_flow)
     except (RunError, Busy) as exc:
         print(f"エラー: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - every failure ends with one Japanese line
         return _failed(args.out, exc)
     return _print_summary(args, result)
+
+
+def _falls_back() -> bool:
+    """True (after saying so) when the Prefect server configured does not answer: run without Prefect."""
+    down = _prefect_server_down()
+    if down is not None:
+        print(f"警告: Prefect サーバー（{down[0]}）に接続できません（{down[1]}）。Prefect を使わずに、この"
+              "コンピューターで直接実行します（出力と実行記録 runs.jsonl は同じです。Prefect の画面には"
+              "記録されません）。", file=sys.stderr)
+    return down is not None
 
 
 def _prefect_server_down(timeout: float = 3.0) -> tuple[str, str] | None:
@@ -90,6 +102,8 @@ def _failed(out: Path, exc: BaseException) -> int:
 
 
 def _print_summary(args: argparse.Namespace, result: dict) -> int:
+    if result.get("fetch"):   # fetched by the flow's fetch-reference task
+        print(result["fetch"])
     if result.get("unchanged"):
         print("入力もプログラムも前回の実行から変わっていないため、作り直しませんでした（--force で作り直します）。")
     elif isinstance(result.get("rebuilt"), list) and result["rebuilt"]:

@@ -3,7 +3,8 @@
 A file is saved only after it passed every check: it is streamed to a hidden temporary file in the target folder
 (size limit while streaming, read timeout, overall time limit), checked as a zip (members, paths, uncompressed
 size and ratio — the rules of annex.facility_files) and then moved into place with os.replace. A failed download
-leaves the previous snapshot untouched, so the pipeline's snapshot choice (annex.reference) keeps using it.
+leaves the previous snapshot untouched, so the pipeline's snapshot choice (annex.reference) keeps using it. A
+snapshot whose content changed under the same name is replaced, its earlier content kept in REPLACED_DIR.
 Every file's outcome is appended to raw/reference/fetch_log.jsonl.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -36,6 +38,9 @@ CONFIG_PATH = Path("reference/sources.toml")
 LOG_PATH = Path("reference/fetch_log.jsonl")
 LOCK_PATH = Path("reference/.fetch.lock")
 PART_PREFIX, PART_SUFFIX = ".fetch-", ".part"
+# beside each snapshot folder: the earlier content of a snapshot the publisher replaced under the same name.
+# Hidden, so that neither a reader (it is not a snapshot to read) nor a run's fingerprint looks there
+REPLACED_DIR = ".replaced"
 USER_AGENT = "zaitaku-annex/0.1 (reference data fetch)"
 KINDS = {"01-1_hospital_facility_info": "病院", "02-1_clinic_facility_info": "診療所",
          "03-1_dental_facility_info": "歯科診療所"}
@@ -410,6 +415,17 @@ def fetch_all(raw: Path, config: dict | None = None, *, client: httpx.Client | N
     return report
 
 
+def fetch_for_refresh(raw: Path) -> tuple[FetchReport | None, str]:
+    """The fetch a refresh starts with (`annex refresh --fetch`, `annex serve --fetch`): (the report, or None
+    when nothing was fetched; the Japanese text to show). Like a failed download, a missing or wrong
+    sources.toml or a fetch already running does not stop the refresh: it goes on with the files under raw/."""
+    try:
+        report = fetch_all(raw)
+    except (ConfigError, FetchBusy) as exc:
+        return None, f"取得しませんでした（{exc}）。raw/ にある版で続けます。"
+    return report, report.summary()
+
+
 @contextlib.contextmanager
 def fetch_lock(raw: Path):
     """One fetch at a time per raw/ (raw/reference/.fetch.lock, flock: released by the kernel if the holder
@@ -472,12 +488,12 @@ def fetch_one(client: httpx.Client, raw: Path, target: Target, limits: Limits) -
                                     f"前回と同じ内容のため保存し直していません（{_rel(dest, raw)}、sha256 {got.sha256[:12]}…）。",
                                     status, got.size)
             else:
-                replaced = dest.exists()
+                kept = keep_previous(dest) if dest.exists() else None
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, dest)
                 msg = f"保存しました: {_rel(dest, raw)}（{got.size:,} バイト、sha256 {got.sha256[:12]}…）"
-                if replaced:
-                    msg += "。同じ名前の以前のファイルを新しい内容で置き換えました"
+                if kept is not None:
+                    msg += f"。同じ名前の以前のファイルを新しい内容で置き換えました（以前の内容は {_rel(kept, raw)} に残しています）"
                 msg += "。" + _newer_note(dest)
                 result = FileResult(url, "saved", dest, got.sha256, msg, status, got.size)
         else:
@@ -497,6 +513,22 @@ def fetch_one(client: httpx.Client, raw: Path, target: Target, limits: Limits) -
         tmp.unlink(missing_ok=True)
     append_log(raw / LOG_PATH, result, raw, tried, error.message if result.outcome == "failed" else None)
     return result
+
+
+def keep_previous(dest: Path) -> Path:
+    """Before dest is replaced by a download with other content (the publisher replaced the file under the
+    same date): its present content kept as <folder>/.replaced/<name>.prev-<sha8>, so that a submission made
+    with it can still be reproduced. Linked, not moved: dest is never missing, whenever the fetch dies."""
+    kept = dest.parent / REPLACED_DIR / f"{dest.name}.prev-{file_sha256(dest)[:8]}"
+    if not kept.exists():
+        kept.parent.mkdir(exist_ok=True)
+        try:
+            os.link(dest, kept)
+        except OSError:   # a file system without hard links: a copy, whole or not at all
+            part = kept.with_name(f"{PART_PREFIX}{kept.name}{PART_SUFFIX}")
+            shutil.copy2(dest, part)
+            os.replace(part, kept)
+    return kept
 
 
 def _download_with_retries(client, url: str, fh, limits: Limits, tried: list[dict]):

@@ -1,5 +1,6 @@
-"""The refresh flow: check whether anything changed, read the reference data once, link and read the reports
-of each prefecture in its own subflow (nationally: in worker processes, one task), stage, build the DuckDB file, export the workbooks, publish artifacts.
+"""The refresh flow: fetch (when asked), check whether anything changed, read the reference data once, link and
+read the reports of each prefecture in its own subflow (nationally: in worker processes, one task), stage, build
+the DuckDB file, export the workbooks, publish artifacts (a short one when nothing changed).
 Every task calls one plain function from annex.*; nothing here holds logic."""
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from annex.reference import Prefecture, ReferenceData
 
 @task(name="fetch-reference", persist_result=False)
 def fetch_reference(raw: Path) -> str:
-    from annex.fetch import fetch_all
-    report = fetch_all(raw)
-    # a failed download is not a failed refresh: the last good snapshot is used, and the summary says so
-    (get_run_logger().info if report.ok else get_run_logger().warning)("取得: %s", report.summary())
-    return report.summary()
+    from annex.fetch import fetch_for_refresh
+    report, text = fetch_for_refresh(raw)
+    # a failed download (or no sources.toml, or a fetch already running) is not a failed refresh: the last good
+    # snapshot is used, and the summary says so
+    (get_run_logger().info if report is not None and report.ok else get_run_logger().warning)("取得: %s", text)
+    return text
 
 
 @task(name="check-inputs", persist_result=False)
@@ -115,7 +117,7 @@ def stage_tables(raw: Path, ref: ReferenceData, per_pref: list, reports: list) -
 @task(name="build-duckdb", persist_result=False)
 def build_duckdb(out: Path, staged: dict, run_info: runs.Run) -> Path:
     tmp = pipeline.build_database(out, staged, run_info)
-    get_run_logger().info("DuckDB を作成しました（公開前）: %s", tmp.name)
+    get_run_logger().info("DuckDB を作成しました（公開前）: %s %s", tmp.name, overview.row_counts(tmp))
     return tmp
 
 
@@ -141,13 +143,21 @@ def _published(db: Path) -> dict:
 
 
 @task(name="publish-artifacts", persist_result=False)
-def publish_artifacts(result: dict) -> None:
+def publish_artifacts(result: dict, fetched: str | None = None) -> None:
     db = Path(result["database"])
-    create_markdown_artifact(overview.markdown(db, result), key="annex-refresh-summary",
+    create_markdown_artifact(overview.markdown(db, result, fetched), key="annex-refresh-summary",
                              description="在宅医療 別表の更新結果")
-    rows = overview.finding_rows(db)
+    rows, total = overview.finding_rows(db)
     if rows:
-        create_table_artifact(rows, key="annex-refresh-findings", description="検証結果（エラー・警告）")
+        create_table_artifact(rows, key="annex-refresh-findings",
+                              description="検証結果（エラー・警告）" + overview.findings_cut(len(rows), total))
+
+
+@task(name="publish-unchanged", persist_result=False)
+def publish_unchanged(out: Path, fp: str, previous: dict, fetched: str | None = None) -> None:
+    """A run that rebuilt nothing says so in the UI too (and what the outputs it kept hold)."""
+    create_markdown_artifact(overview.unchanged_markdown(out, fp, previous, fetched), key="annex-refresh-summary",
+                             description="在宅医療 別表の更新結果（変更なし）")
 
 
 @flow(name="annex-refresh", persist_result=False)
@@ -155,47 +165,58 @@ def refresh(raw: str = "raw", out: str = "out", prefs: list[str] | None = None, 
             force: bool = False, wait: float = 0.0, fetch: bool = False) -> dict:
     """参照データと医師会・市町村の報告を読み込み、照合・検証して annex.duckdb・別表・返送用の確認結果を作り直します。
     as_of を指定すると、その日に有効だった参照データの版で作ります（締切前の再実行の再現）。
-    fetch を指定すると、先に raw/reference/sources.toml の参照データを取得します。"""
+    fetch を指定すると、先に raw/reference/sources.toml の参照データを取得します（失敗しても前回の版で続けます）。"""
     raw_dir, out_dir = Path(raw), Path(out)
     with runs.lock(out_dir, wait), hash_memo(out_dir / CACHE_DIR), workers.fewer_collections():
         run_info = runs.start(raw_dir, out_dir, prefs, as_of=str(as_of) if as_of else None)
         pipeline.remove_leftovers(out_dir)
         try:
-            if fetch:
-                fetch_reference(raw_dir)
+            # fetched before the inputs are checked: what it brings is what the run reads
+            fetched = fetch_reference(raw_dir) if fetch else None
             man, fp, previous = check_inputs(raw_dir, out_dir, prefs, as_of, force)
-            if previous is not None:
-                runs.record(out_dir, run_info, "unchanged", fingerprint=fp, summary=previous)
-                return {**previous, "unchanged": True, "rebuilt": []}
-            selected = pipeline.select_prefectures(raw_dir, prefs)
-            if len(selected) >= pipeline.PARALLEL_FROM:
-                workers.prestart()   # the worker pools of a national run fork from it
-            changed = plan_rebuild(raw_dir, out_dir, man, selected, force)
-            touched = [p for p in selected if p.code in changed] if changed else selected
-            cache = out_dir / CACHE_DIR  # parsed reference files and links, keyed on content
-            # a full run of a few prefectures has a helper process for its whole length, as pipeline.run has;
-            # it is handed to the tasks (they run in this process; their results are not persisted or cached)
-            with contextlib.nullcontext() if changed else pipeline.helper_for(raw_dir, selected, as_of) as helper:
-                ref = read_reference(raw_dir, selected, as_of, cache, changed, helper)
-                # a full national run: the return workbooks are written by the workers (pipeline.run does it so)
-                with pipeline.returns_folder_for(out_dir, selected, wanted=not changed) as returns_dir:
-                    if len(touched) >= pipeline.PARALLEL_FROM:
-                        per_pref, reports = refresh_prefectures(ref, touched, cache, returns_dir)
-                    else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
-                        done = [refresh_prefecture(ref, p, cache, helper) for p in touched]
-                        per_pref, reports = [d[0] for d in done], [d[1] for d in done]
-                    if changed:
-                        result = update_reports(raw_dir, out_dir, ref, reports, selected, run_info, as_of)
-                    else:
-                        staged = stage_tables(raw_dir, ref, per_pref, reports)
-                        returns_job = pipeline.returns_beside(out_dir, ref, reports, selected, helper, returns_dir)
-                        tmp = pipeline.built_beside(returns_job, lambda: build_duckdb(out_dir, staged, run_info))
-                        result = export(out_dir, tmp, ref, reports, selected, as_of, returns_job)
+            if previous is None:
+                result, changed = _rebuild(raw_dir, out_dir, prefs, as_of, force, man, run_info)
         except BaseException as exc:
             # the run line is written whatever failed (the outputs of the last good run stay in place)
             runs.record_failure(out_dir, run_info, exc)
             raise
-        runs.record(out_dir, run_info, "success", result.pop("inputs"), fingerprint=fp, summary=result)
-        runs.save_manifest(out_dir, run_info, man)
-    publish_artifacts(result)
-    return {**result, "unchanged": False, "rebuilt": changed or "all"}
+        if previous is not None:
+            runs.record(out_dir, run_info, "unchanged", fingerprint=fp, summary=previous)
+        else:
+            runs.record(out_dir, run_info, "success", result.pop("inputs"), fingerprint=fp, summary=result)
+            runs.save_manifest(out_dir, run_info, man)
+    fetch_note = {"fetch": fetched} if fetched is not None else {}
+    if previous is not None:
+        publish_unchanged(out_dir, fp, previous, fetched)
+        return {**previous, "unchanged": True, "rebuilt": [], **fetch_note}
+    publish_artifacts(result, fetched)
+    return {**result, "unchanged": False, "rebuilt": changed or "all", **fetch_note}
+
+
+def _rebuild(raw_dir: Path, out_dir: Path, prefs: list[str] | None, as_of: dt.date | None, force: bool, man: dict,
+             run_info: runs.Run) -> tuple[dict, list[str] | None]:
+    """The refresh's tasks when something changed: (the published outputs' summary, the prefectures redone when
+    only their reports changed, else None)."""
+    selected = pipeline.select_prefectures(raw_dir, prefs)
+    if len(selected) >= pipeline.PARALLEL_FROM:
+        workers.prestart()   # the worker pools of a national run fork from it
+    changed = plan_rebuild(raw_dir, out_dir, man, selected, force)
+    touched = [p for p in selected if p.code in changed] if changed else selected
+    cache = out_dir / CACHE_DIR  # parsed reference files and links, keyed on content
+    # a full run of a few prefectures has a helper process for its whole length, as pipeline.run has;
+    # it is handed to the tasks (they run in this process; their results are not persisted or cached)
+    with contextlib.nullcontext() if changed else pipeline.helper_for(raw_dir, selected, as_of) as helper:
+        ref = read_reference(raw_dir, selected, as_of, cache, changed, helper)
+        # a full national run: the return workbooks are written by the workers (pipeline.run does it so)
+        with pipeline.returns_folder_for(out_dir, selected, wanted=not changed) as returns_dir:
+            if len(touched) >= pipeline.PARALLEL_FROM:
+                per_pref, reports = refresh_prefectures(ref, touched, cache, returns_dir)
+            else:   # a prefecture's own run: one subflow each, its tasks visible in the UI
+                done = [refresh_prefecture(ref, p, cache, helper) for p in touched]
+                per_pref, reports = [d[0] for d in done], [d[1] for d in done]
+            if changed:
+                return update_reports(raw_dir, out_dir, ref, reports, selected, run_info, as_of), changed
+            staged = stage_tables(raw_dir, ref, per_pref, reports)
+            returns_job = pipeline.returns_beside(out_dir, ref, reports, selected, helper, returns_dir)
+            tmp = pipeline.built_beside(returns_job, lambda: build_duckdb(out_dir, staged, run_info))
+            return export(out_dir, tmp, ref, reports, selected, as_of, returns_job), None

@@ -60,8 +60,9 @@ def _schedule(cron: str, timezone: str):
 
 
 def serve(raw: str, out: str, prefs: list[str] | None, cron: str = DEFAULT_CRON,
-          timezone: str = DEFAULT_TIMEZONE, name: str = DEFAULT_NAME) -> None:
-    """Register `annex-refresh/<name>` (cron in `timezone`, raw/out as absolute paths) and serve it until stopped.
+          timezone: str = DEFAULT_TIMEZONE, name: str = DEFAULT_NAME, fetch: bool = False) -> None:
+    """Register `annex-refresh/<name>` (cron in `timezone`, raw/out as absolute paths; with fetch, each run first
+    downloads what raw/reference/sources.toml names) and serve it until stopped.
 
     Blocks. Stopping the process (Ctrl+C, SIGTERM) pauses the deployment; serving it again resumes it."""
     raw_dir, out_dir = Path(raw).expanduser().resolve(), Path(out).expanduser().resolve()
@@ -79,14 +80,15 @@ def serve(raw: str, out: str, prefs: list[str] | None, cron: str = DEFAULT_CRON,
 
     from flows.refresh import refresh
     parameters = {"raw": str(raw_dir), "out": str(out_dir),
-                  "prefs": [p.code for p in selected] if prefs else None}
+                  "prefs": [p.code for p in selected] if prefs else None, "fetch": fetch}
     deployment = refresh.to_deployment(
         name=name, schedules=[schedule], parameters=parameters,
         # by module, so the deployment works whatever the current directory
         entrypoint_type=EntrypointType.MODULE_PATH)
     print(f"Prefect サーバー: {url}\n"
           f"登録: annex-refresh/{name}（cron \"{cron}\" {timezone}）入力 {raw_dir} → 出力 {out_dir}"
-          + (f" 都道府県 {', '.join(parameters['prefs'])}" if prefs else ""), flush=True)
+          + (f" 都道府県 {', '.join(parameters['prefs'])}" if prefs else "")
+          + ("（各回の最初に参照データを取得）" if fetch else ""), flush=True)
     # Prefect 3.8's SIGTERM handler leaves this warning behind; the shutdown itself is clean
     warnings.filterwarnings("ignore", message="coroutine 'Runner.astop' was never awaited", category=RuntimeWarning)
     # prefect.serve(deployment) rather than refresh.serve(): each run is then `python -m prefect.engine`, which
@@ -100,7 +102,7 @@ def _serve_cmd(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         serve(str(args.raw), str(args.out), args.pref or None, cron=args.cron, timezone=args.timezone,
-              name=args.name)
+              name=args.name, fetch=args.fetch)
     except ServeError as exc:
         print(f"エラー: {exc}", file=sys.stderr)
         return 1
@@ -129,5 +131,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
                    help=f"cron のタイムゾーン（既定: {DEFAULT_TIMEZONE}）")
     p.add_argument("--name", default=DEFAULT_NAME, metavar="NAME",
                    help=f"デプロイ名（annex-refresh/<NAME>。既定: {DEFAULT_NAME}）")
+    p.add_argument("--fetch", action="store_true",
+                   help="各回の最初に raw/reference/sources.toml の参照データを取得します（失敗しても前回の版で続けます）")
     p.set_defaults(func=_serve_cmd)
     return p

@@ -3,6 +3,7 @@ failure leaves the previous snapshot byte for byte."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import io
 import json
@@ -170,14 +171,45 @@ def test_good_file_is_saved_then_unchanged(server, raw, client):
     assert "変更なし 1 件" in again.summary()
 
 
-def test_changed_content_replaces_snapshot(server, raw, client):
+def test_changed_content_replaces_snapshot_and_keeps_the_earlier(server, raw, client):
+    """The publisher replaced a file under the same date: the new content takes the name, the earlier content is
+    kept (a submission made with it can be reproduced) where neither a reader nor the run fingerprint looks."""
+    from annex.reference import _plans
+    from annex.runs import manifest
     first, second = facility_zip(rows=3), facility_zip(rows=6)
     base = server.serve("changed", f"{NEW_NAME}.csv.zip", {"body": first}, {"body": second})
     assert fetch_all(raw, net_config(base), client=client).files[0].outcome == "saved"
     f = fetch_all(raw, net_config(base), client=client).files[0]
-    assert f.outcome == "saved" and "置き換えました" in f.message
-    assert (raw / NEW).read_bytes() == second
+    kept = raw / NET / ".replaced" / f"{NEW_NAME}.csv.zip.prev-{sha(first)[:8]}"
+    assert f.outcome == "saved" and "置き換えました" in f.message and "iryo_joho_net/.replaced/" in f.message
+    assert (raw / NEW).read_bytes() == second and kept.read_bytes() == first
     assert [x["sha256"] for x in log_lines(raw)] == [sha(first), sha(second)]
+    # the snapshot choice, with and without a date, never takes the kept file (nor lists it as superseded)
+    for as_of in (None, dt.date(2026, 6, 1), dt.date(2026, 5, 31)):
+        to_read, superseded = facility_file_plan(raw, as_of)
+        assert kept not in to_read + superseded
+        assert (raw / NEW in to_read) == (as_of != dt.date(2026, 5, 31)) and raw / OLD in to_read + superseded
+    assert not any(".replaced" in k for k in manifest(raw, None, None)["files"])
+    # the same for a 名簿 (its folder is read by pattern: *.xls*)
+    meibo, workbook = "shisetsu-touhoku-ika-r0808.xlsx", MEIBO.read_bytes()
+    changed = _with_extra_member(workbook)
+    base = server.serve("meibo-changed", meibo, {"body": changed})
+    config = {"iryo_joho_net": {"snapshots": []}, "kouseikyoku": {"urls": [base + meibo]},
+              "limits": LIMITS | {"max_download_mb": 2, "max_uncompressed_mb": 20}}
+    g = fetch_all(raw, config, client=client).files[0]
+    kept_meibo = raw / "reference/kouseikyoku/.replaced" / f"{meibo}.prev-{sha(workbook)[:8]}"
+    assert g.outcome == "saved" and kept_meibo.read_bytes() == workbook
+    assert (raw / "reference/kouseikyoku" / meibo).read_bytes() == changed
+    read_meibo = _plans(raw, None)[1][0]
+    assert sorted(p.name for p in read_meibo) == ["shisetsu-shikoku-ika-r0809.xlsx", meibo]
+
+
+def _with_extra_member(xlsx: bytes) -> bytes:
+    """The same workbook with one more (ignored) member: other bytes, still a valid xlsx."""
+    buf = io.BytesIO(xlsx)
+    with zipfile.ZipFile(buf, "a") as z:
+        z.writestr("docProps/custom-note.txt", "republished")
+    return buf.getvalue()
 
 
 def test_old_name_without_csv_is_tried_after_404(server, raw, client):
@@ -201,6 +233,21 @@ def test_500_then_200_succeeds_on_retry(server, raw, client):
     assert [t["http_status"] for t in line["tries"]] == [500, 503, 200]
     assert line["tries"][0]["error"] == "サーバーエラー（HTTP 500）"
     assert line["sha256"] == sha(body) and (raw / NEW).read_bytes() == body
+
+
+def test_backoff_doubles_between_tries(server, raw, client, monkeypatch):
+    """The wait before each retry doubles (backoff, 2 × backoff, …), and there is none before the first try."""
+    from annex import fetch
+    waits, fetching = [], threading.get_ident()
+    real_sleep = time.sleep
+    # only this thread's sleeps are the fetch's (the server's threads sleep too)
+    monkeypatch.setattr(fetch.time, "sleep",
+                        lambda s: waits.append(s) if threading.get_ident() == fetching else real_sleep(s))
+    path = f"{NEW_NAME}.csv.zip"
+    base = server.serve("backoff", path, {"status": 503})
+    report = fetch_all(raw, net_config(base, attempts=4, backoff_seconds=0.5), client=client)
+    assert report.files[0].outcome == "failed" and server.hits["/backoff/" + path] == 4
+    assert waits == [0.5, 1.0, 2.0]
 
 
 def test_slow_response_is_retried_then_failed(server, raw, client):

@@ -1,4 +1,6 @@
 """The Prefect flow and the CLI (one Prefect test harness for the session)."""
+import json
+import logging
 import subprocess
 import sys
 
@@ -11,28 +13,129 @@ from tests.conftest import RAW
 @pytest.fixture(scope="session")
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
+    # Prefect sets up logging when the flow module first imports it, replacing the root logger's handlers
+    # (pytest's capture among them): done here, before a test's capture (caplog) starts
+    import flows.refresh  # noqa: F401
     with prefect_test_harness():
         yield
 
 
-def test_refresh_flow(prefect_harness, tmp_path):
+def _artifact(key: str):
+    from prefect.artifacts import Artifact
+    art = Artifact.get(key)
+    assert art is not None, key
+    return art
+
+
+def test_refresh_flow(prefect_harness, tmp_path, caplog, monkeypatch):
+    from annex import overview, runs
     from flows.refresh import refresh
-    result = refresh(raw=str(RAW), out=str(tmp_path), prefs=["39"])
+    monkeypatch.setattr(overview, "FINDINGS_SHOWN", 1)   # the findings table artifact cut after one row
+    with caplog.at_level(logging.INFO):
+        result = refresh(raw=str(RAW), out=str(tmp_path), prefs=["39"])
     assert result["facility_links"] > 0 and result["institution_reports"] > 0 and result["hub_reports"] > 0
     con = duckdb.connect(str(tmp_path / "annex.duckdb"), read_only=True)
+    count = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in overview.MAIN_TABLES}
+    severities = dict(con.execute("SELECT severity, count(*) FROM findings GROUP BY 1").fetchall())
+    inputs = con.execute("""SELECT kind, count(*), sum(rows_in), sum(accepted), sum(rejected),
+                                   count(*) FILTER (WHERE status = 'failed') FROM source_files GROUP BY kind""").fetchall()
     assert con.execute("SELECT DISTINCT pref_code FROM institutions").fetchall() == [("39",)]
     # the one deliberate error of 高知's sample reports: a hub area in 愛媛県
     assert con.execute("SELECT rule, value FROM findings WHERE severity = 'error'").fetchall() == [
         ("area_other_prefecture", "宇和島市")]
+    con.close()
     assert (tmp_path / "returns" / "39_四万十市.xlsx").exists()
-    # the run published its summary and its findings as artifacts
-    from prefect.artifacts import Artifact
-    summary = Artifact.get("annex-refresh-summary")
-    assert summary is not None and "圏域の不足" in summary.data and "宇和島市" not in summary.data
-    findings = Artifact.get("annex-refresh-findings")
-    import json
+    # one log line per stage, with its row counts; build-duckdb counts the tables it built
+    lines = [r.getMessage() for r in caplog.records]
+    for stage in ("入力の確認: 変更あり", "読込 meibo: ", "紐付け 39: ", "報告 39: ", "検証・整形: ", "出力 "):
+        assert any(line.startswith(stage) for line in lines), stage
+    [built] = [line for line in lines if line.startswith("DuckDB を作成しました")]
+    assert all(f"{label} {count[t]:,}行" in built for t, label in overview.MAIN_TABLES.items()), built
+    assert count["facilities"] > 0 and count["annex_institutions"] > 0 and count["findings"] > 1
+    # the summary artifact holds the database's own numbers
+    summary = _artifact("annex-refresh-summary").data
+    assert (f"- 医療情報ネット施設 {count['facilities']:,}／医療機関 {count['institutions']:,}／紐付け "
+            f"{count['facility_links']:,}（要確認 {count['link_review']:,}）") in summary
+    assert (f"- 報告ファイル {count['report_files']:,}／医療機関の報告 {count['institution_reports']:,} 行／"
+            f"拠点の報告 {count['hub_reports']:,} 行") in summary
+    assert f"- 検証結果: エラー {severities['error']:,} 件、警告 {severities['warning']:,} 件" in summary
+    assert len(inputs) >= 4
+    for kind, n, rows_in, accepted, rejected, failed in inputs:
+        assert f"| {kind} | {n} | {rows_in or 0:,} | {accepted or 0:,} | {rejected or 0:,} | {failed} |" in summary
+    assert "宇和島市" not in summary.split("## 圏域の不足")[1]   # an error row is not a coverage gap
+    # the findings table is cut, and says so (here and in the summary)
+    findings = _artifact("annex-refresh-findings")
     rows = json.loads(findings.data) if isinstance(findings.data, str) else findings.data
-    assert any(r["値"] == "宇和島市" and r["区分"] == "エラー" for r in rows)
+    assert [(r["値"], r["区分"]) for r in rows] == [("宇和島市", "エラー")]
+    assert f"全 {count['findings']:,} 件のうち先頭 1 件" in findings.description
+    assert f"- 検証結果の表 annex-refresh-findings：全 {count['findings']:,} 件のうち先頭 1 件" in summary
+    # nothing changed: the second run rebuilds nothing, and its artifact says so with the build it kept
+    again = refresh(raw=str(RAW), out=str(tmp_path), prefs=["39"])
+    assert again["unchanged"]
+    [last] = [r for r in runs.history(tmp_path) if r["outcome"] == "unchanged"]
+    kept = _artifact("annex-refresh-summary").data
+    assert kept.startswith("# 在宅医療 別表の更新結果：変更なし")
+    assert f"`{last['fingerprint']}`" in kept and f"`{runs.last_built(tmp_path)}`" in kept
+    assert f"- 医療情報ネット施設 {count['facilities']:,}／医療機関 {count['institutions']:,}" in kept
+    assert f"エラー {severities['error']:,} 件、警告 {severities['warning']:,} 件" in kept
+
+
+def _sources_toml(raw, base: str) -> None:
+    (raw / "reference" / "sources.toml").write_text(
+        f'[iryo_joho_net]\nbase_url = "{base}"\nsnapshots = ["20260601"]\nkinds = ["01-1_hospital_facility_info"]\n'
+        '[limits]\ntimeout_seconds = 5\nattempts = 1\n', encoding="utf-8")
+
+
+def test_refresh_fetch_runs_in_the_flow(prefect_harness, raw_copy, tmp_path, monkeypatch, capsys):
+    """`annex refresh --fetch` through Prefect: the flow's fetch-reference task downloads from the loopback
+    server before the inputs are checked, and the run reads the new snapshot."""
+    from prefect.client.orchestration import get_client
+    from annex.cli import main
+    from tests.test_fetch import NEW, NEW_NAME, OLD, Server, facility_zip
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)        # fetch_all makes its own client: no proxy for 127.0.0.1
+    server = Server()
+    try:
+        body = facility_zip()
+        _sources_toml(raw_copy, server.serve("flow", f"{NEW_NAME}.csv.zip", {"body": body}))
+        out = tmp_path / "out"
+        assert main(["refresh", "--raw", str(raw_copy), "--out", str(out), "--pref", "39"]) == 0
+        assert main(["refresh", "--raw", str(raw_copy), "--out", str(out), "--pref", "39", "--fetch"]) == 0
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    printed = capsys.readouterr().out
+    assert "取得結果: 保存 1 件" in printed and "作り直しませんでした" not in printed   # the new file was read
+    assert (raw_copy / NEW).read_bytes() == body
+    con = duckdb.connect(str(out / "annex.duckdb"), read_only=True)
+    status = dict(con.execute("SELECT source_file, status FROM source_files WHERE kind = 'facility_file'").fetchall())
+    con.close()
+    assert status[NEW.as_posix()] == "read" and status[OLD.as_posix()] == "superseded"
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+        from prefect.client.schemas.sorting import FlowRunSort
+        flow_run = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["annex-refresh"])),
+                                         sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
+        assert flow_run.parameters["fetch"] is True and flow_run.state.is_completed()
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+        tasks = {t.name.rsplit("-", 1)[0]: t for t in client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))}
+    assert tasks["fetch-reference"].state.is_completed() and "check-inputs" in tasks
+    assert tasks["fetch-reference"].start_time < tasks["check-inputs"].start_time
+    assert "## 参照データの取得" in _artifact("annex-refresh-summary").data
+
+
+def test_refresh_fetch_without_sources_toml_still_completes(prefect_harness, raw_copy, tmp_path, caplog):
+    """No sources.toml: the fetch is skipped with a warning, the refresh completes on the files under raw/."""
+    from flows.refresh import refresh
+    (raw_copy / "reference" / "sources.toml").unlink()
+    with caplog.at_level(logging.INFO):
+        result = refresh(raw=str(raw_copy), out=str(tmp_path / "out"), prefs=["39"], fetch=True)
+    assert not result["unchanged"] and result["facility_links"] > 0
+    assert "取得設定ファイルがありません" in result["fetch"]
+    [warning] = [r for r in caplog.records if r.getMessage().startswith("取得: ")]
+    assert warning.levelno == logging.WARNING and "raw/ にある版で続けます" in warning.getMessage()
+    assert "取得設定ファイルがありません" in _artifact("annex-refresh-summary").data
 
 
 def test_cli_help_is_japanese():

@@ -90,19 +90,45 @@ def test_as_of_reproduces_the_reference_valid_then(raw_copy, tmp_path):
     assert any("20261201" in p.name for p in plan)
 
 
-def test_parse_cache_is_keyed_on_content(raw_copy, tmp_path):
+def _readers(monkeypatch, refuse: bool) -> list[str]:
+    """Patch every reference reader and the linking so that each call is recorded; with refuse, a call fails
+    the run (the cache was not used). The calls, in order."""
+    from annex import reference
+    called: list[str] = []
+    for module, name in ((reference, "read_master"), (reference, "read_facility_file"), (reference, "read_meibo"),
+                         (reference, "read_code_list"), (pipeline, "link_frames")):
+        def spy(*args, _name=name, _real=getattr(module, name), **kwargs):
+            called.append(_name)
+            if refuse:
+                raise AssertionError(f"{_name} was called: its cache entry was not used")
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(module, name, spy)
+    return called
+
+
+def test_parse_cache_is_keyed_on_content(raw_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANNEX_WORKERS", "1")    # every parse in this process, where the readers are patched
     shutil.rmtree(raw_copy / "03")
     out = tmp_path / "out"
     first = pipeline.run(raw_copy, out)
     cache = out / ".cache"
     kinds = {p.name.split("-")[0] for p in cache.glob("*.parquet")}
     assert kinds == {"municipalities", "facility_file", "meibo", "code_list", "links"}
-    # a damaged cache entry is parsed again, with the same result
+    same = lambda result: {k: v for k, v in result.items() if k not in ("database",)} == \
+        {k: v for k, v in first.items() if k not in ("database",)}
+    # a forced rebuild of the same files parses nothing and links nothing: every reader fails if called
+    with monkeypatch.context() as m:
+        called = _readers(m, refuse=True)
+        again = pipeline.run(raw_copy, out, force=True)
+    assert called == [] and same(again)
+    # a damaged cache entry is parsed again (only that one), with the same result
     for p in cache.glob("meibo-*.parquet"):
         p.write_bytes(b"not parquet")
-    again = pipeline.run(raw_copy, out, force=True)
-    assert again["notifications"] == first["notifications"] and again["facility_links"] == first["facility_links"]
-    # a changed file is parsed again: one 高知 row less in the code list -> one institution less
+    with monkeypatch.context() as m:
+        called = _readers(m, refuse=False)
+        again = pipeline.run(raw_copy, out, force=True)
+    assert called == ["read_meibo"] * len(list((raw_copy / "reference" / "kouseikyoku").glob("*.xlsx"))) and same(again)
+    # a changed file is parsed again: one 高知 row less in the code list -> one institution less, linked again
     codes = raw_copy / "reference" / "kouseikyoku_codes" / "all_med_inst_cd_202508.csv"
     lines = codes.read_bytes().split(b"\r\n")
     kochi_only = [ln for ln in lines if ln.startswith(b"39")]
@@ -110,10 +136,67 @@ def test_parse_cache_is_keyed_on_content(raw_copy, tmp_path):
         "SELECT list(inst_code) FROM institutions WHERE in_meibo").fetchone()[0]
     drop = next(ln for ln in kochi_only if ("39" + "1" + ln.split(b",")[0][2:].decode()) not in in_meibo)
     codes.write_bytes(b"\r\n".join(ln for ln in lines if ln != drop))
-    changed = pipeline.run(raw_copy, out)
+    with monkeypatch.context() as m:
+        called = _readers(m, refuse=False)
+        changed = pipeline.run(raw_copy, out)
+    assert called == ["read_code_list", "link_frames"]
     assert not changed["unchanged"] and changed["institutions"] == first["institutions"] - 1
     # reports are never cached (they carry personal data)
     assert not any("report" in p.name for p in cache.iterdir())
+
+
+# the first refresh, through the real CLI, held at its staging step until the test lets it go (so that it is
+# surely running when the second starts)
+HELD = """
+import sys, time
+from pathlib import Path
+from annex import cli, pipeline
+raw, out, gate = sys.argv[1:4]
+stage = pipeline.stage
+def held(*args, **kwargs):
+    Path(gate + ".held").touch()
+    while not Path(gate).exists():
+        time.sleep(0.05)
+    return stage(*args, **kwargs)
+pipeline.stage = held
+sys.exit(cli.main(["refresh", "--no-prefect", "--raw", raw, "--out", out]))
+"""
+
+
+def test_two_refresh_processes_on_one_output_folder(raw_copy, tmp_path):
+    """Two real `annex refresh --no-prefect` on one out/: the second refuses at once with the holder's PID while
+    the first runs; with --wait it waits for the first to finish, then finds nothing new. Never interleaved."""
+    shutil.rmtree(raw_copy / "03")
+    out, gate = tmp_path / "out", tmp_path / "go"
+    refresh = [sys.executable, "-m", "annex.cli", "refresh", "--no-prefect", "--raw", str(raw_copy), "--out", str(out)]
+    first = subprocess.Popen([sys.executable, "-c", HELD, str(raw_copy), str(out), str(gate)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiting = None
+    try:
+        deadline = time.monotonic() + 120
+        while not Path(f"{gate}.held").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.1)
+        second = subprocess.run(refresh, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert "別の更新が実行中です" in second.stderr and f"PID {first.pid}" in second.stderr
+        waiting = subprocess.Popen([*refresh, "--wait", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        time.sleep(3)
+        assert waiting.poll() is None and first.poll() is None        # the third waits while the first holds
+        gate.touch()
+        assert first.wait(120) == 0, first.communicate()
+        stdout, stderr = waiting.communicate(timeout=120)
+        assert waiting.returncode == 0 and "作り直しませんでした" in stdout, stdout + stderr
+    finally:
+        gate.touch()
+        for proc in (first, waiting):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    log = runs.history(out)
+    assert [r["outcome"] for r in log] == ["success", "unchanged"]     # the refused one never started a run
+    assert log[1]["started_at"] >= log[0]["finished_at"]
 
 
 # SIGKILL during a rebuild: tests/test_faults.py kills the run at each stage deterministically (this module had

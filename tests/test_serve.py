@@ -32,6 +32,7 @@ DEPLOYMENT = "annex-refresh/test"
 TOKYO = ZoneInfo("Asia/Tokyo")
 # `annex serve …` as the `annex` command runs it: the subcommand comes from flows.serve.register_cli
 ANNEX = [sys.executable, "-m", "annex.cli"]
+PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy"}
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -121,17 +122,25 @@ def prefect_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(prefect_server, tmp_path_factory):
-    """`annex serve --name test` running against the server, on a copy of raw/ with only 高知 (39)."""
+    """`annex serve --name test --fetch` running against the server, on a copy of raw/ with only 高知 (39), whose
+    sources.toml names a new hospital snapshot on a loopback HTTP server (tests/test_fetch.py's)."""
+    from tests.test_fetch import NEW_NAME, Server, facility_zip
     work = tmp_path_factory.mktemp("serve")
     raw = work / "raw"
     shutil.copytree(RAW, raw, ignore=lambda d, names: [n for n in names if n.endswith(".py") or n == "README.md"
                                                        or (Path(d) == RAW and n == "03")])
+    files = Server()
+    base = files.serve("serve", f"{NEW_NAME}.csv.zip", {"body": facility_zip()})
+    (raw / "reference" / "sources.toml").write_text(
+        f'[iryo_joho_net]\nbase_url = "{base}"\nsnapshots = ["20260601"]\nkinds = ["01-1_hospital_facility_info"]\n'
+        '[limits]\ntimeout_seconds = 5\nattempts = 1\n', encoding="utf-8")
     out = work / "out"
     log = work / "serve.log"
-    # the runner polls every 10 s by default; 1 s keeps the test short
-    env = _env(work / "home", PREFECT_API_URL=prefect_server["api"], PREFECT_RUNNER_POLL_FREQUENCY="1")
-    proc = _start([*ANNEX, "serve", "--raw", str(raw), "--out", str(out), "--name", "test", "--cron", "0 2 * * *"],
-                  env, log)
+    # the runner polls every 10 s by default; 1 s keeps the test short. No proxy for the loopback download
+    env = {k: v for k, v in _env(work / "home", PREFECT_API_URL=prefect_server["api"],
+                                 PREFECT_RUNNER_POLL_FREQUENCY="1").items() if k.lower() not in PROXY_VARIABLES}
+    proc = _start([*ANNEX, "serve", "--raw", str(raw), "--out", str(out), "--name", "test", "--cron", "0 2 * * *",
+                   "--fetch"], env, log)
     try:
         with _client(prefect_server["api"]) as client:
             def polling():
@@ -146,6 +155,8 @@ def served(prefect_server, tmp_path_factory):
         yield {**prefect_server, "raw": raw, "out": out, "proc": proc, "serve_log": log, "env": env}
     finally:
         _stop(proc)
+        files.httpd.shutdown()
+        files.httpd.server_close()
 
 
 def test_serve_refuses_without_a_server(tmp_path):
@@ -174,7 +185,7 @@ def test_serve_refuses_without_a_server(tmp_path):
 
 def test_serve_help_is_japanese():
     out = subprocess.run([*ANNEX, "serve", "--help"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    for option in ("--raw", "--out", "--pref", "--cron", "--timezone", "--name"):
+    for option in ("--raw", "--out", "--pref", "--cron", "--timezone", "--name", "--fetch"):
         assert option in out
     assert "0 2 * * *" in out and "Asia/Tokyo" in out and "nightly" in out
 
@@ -183,7 +194,7 @@ def test_deployment_has_the_cron_schedule_in_tokyo_time(served):
     with _client(served["api"]) as client:
         d = client.read_deployment_by_name(DEPLOYMENT)
         assert not d.paused
-        assert d.parameters == {"raw": str(served["raw"]), "out": str(served["out"]), "prefs": None}
+        assert d.parameters == {"raw": str(served["raw"]), "out": str(served["out"]), "prefs": None, "fetch": True}
         assert Path(d.parameters["raw"]).is_absolute() and Path(d.parameters["out"]).is_absolute()
         assert d.entrypoint == "flows.refresh.refresh"
         [s] = d.schedules
@@ -224,8 +235,14 @@ def test_manual_run_completes_and_writes_the_database(served):
     con = duckdb.connect(str(db), read_only=True)
     try:
         assert con.execute("SELECT DISTINCT pref_code FROM institutions").fetchall() == [("39",)]
+        # the nightly run fetched first (`annex serve --fetch`) and read what it fetched
+        status = dict(con.execute("SELECT source_file, status FROM source_files WHERE kind = 'facility_file'")
+                      .fetchall())
     finally:
         con.close()
+    from tests.test_fetch import NEW, OLD
+    assert status[NEW.as_posix()] == "read" and status[OLD.as_posix()] == "superseded"
+    assert '"outcome": "saved"' in (served["raw"] / "reference" / "fetch_log.jsonl").read_text(encoding="utf-8")
     # the UI the README points at answers on the same port
     with urllib.request.urlopen(served["ui"] + "/", timeout=10) as page:
         assert page.status == 200 and "html" in page.headers.get("content-type", "")
