@@ -60,7 +60,7 @@ def markdown(db: Path, summary: dict, fetched: str | None = None) -> str:
                                       count(*) FILTER (WHERE status = 'failed')
                                FROM source_files GROUP BY kind ORDER BY kind""").fetchall()
         gaps = con.execute("""SELECT pref_code, home_care_area, institutions, hubs, gap FROM coverage
-                              WHERE NOT meets_rule ORDER BY pref_code, home_care_area""").fetchall()
+                              WHERE NOT meets_rule ORDER BY pref_code, area_order""").fetchall()
         changes = con.execute("""SELECT pref_code, entity, change, name, coalesce(before, ''), coalesce(after, '')
                                  FROM changes ORDER BY ALL""").fetchall()
     finally:
