@@ -8,7 +8,7 @@ import polars as pl
 
 from annex import codes, text
 from annex.csvio import EncodingError, decode, rows_with_line_numbers
-from annex.findings import ReadResult, failed_file, finding, validate
+from annex.findings import ReadResult, failed_file, validate
 from schemas.municipality_master import MunicipalityMaster
 
 MASTER_HEADER = {

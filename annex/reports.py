@@ -23,7 +23,7 @@ from python_calamine import SheetVisibleEnum
 from annex import codes, text, workbooks
 from annex.csvio import EncodingError, decode_detail
 from annex.findings import ReadResult, failed_file, finding, validate_each
-from annex.report_layout import (INVISIBLE, ISHIKAI, PERSONAL_FIELDS, SENDER_LABELS, SHICHOSON, TEMPLATE_SHEETS,
+from annex.report_layout import (INVISIBLE, ISHIKAI, PERSONAL_FIELDS, SENDER_LABELS, TEMPLATE_SHEETS,
                                  Column, ReportKind, clean, header_key)
 from schemas.reported_hubs import ReportedHub
 from schemas.reported_institutions import ReportedInstitution

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import shutil
-import unicodedata
 import uuid
 from pathlib import Path
 

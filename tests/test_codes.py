@@ -1,12 +1,10 @@
 """Code systems and dates: check digits verified on real codes, and the 和暦 forms officials write."""
 import datetime as dt
-import json
 
 import pytest
 from hypothesis import given, strategies as st
 
 from annex import codes, text
-from tests.conftest import DATA
 
 
 def test_inst_code_check_digit_on_real_codes():

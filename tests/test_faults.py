@@ -8,7 +8,6 @@ baseline output folder and run side by side (fixture `faulted`), so that the mod
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os

@@ -1,5 +1,4 @@
 """The refresh end to end on the shipped sample, and what a bad file or a failed run leaves behind."""
-import os
 import shutil
 import subprocess
 import sys

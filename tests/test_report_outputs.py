@@ -9,7 +9,6 @@ from pathlib import Path
 
 import duckdb
 import openpyxl
-import pytest
 
 from annex.overview import finding_rows
 from annex.pipeline import run

@@ -6,7 +6,6 @@ import csv
 import shutil
 from pathlib import Path
 
-import openpyxl
 import polars as pl
 import pytest
 import xlsxwriter

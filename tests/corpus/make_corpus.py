@@ -22,7 +22,6 @@ import re
 import shutil
 import struct
 import sys
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
