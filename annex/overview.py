@@ -95,14 +95,14 @@ def unchanged_markdown(out: Path, fingerprint: str, summary: dict, fetched: str 
     return "\n".join(text + _fetched(fetched)) + "\n"
 
 
-def finding_rows(db: Path, limit: int = FINDINGS_SHOWN) -> tuple[list[dict], int]:
-    """(the first `limit` findings as table rows, the number of findings)."""
+def finding_rows(db: Path, limit: int | None = None) -> tuple[list[dict], int]:
+    """(the first `limit` (default FINDINGS_SHOWN) findings as table rows, the number of findings)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
         total = con.execute("SELECT count(*) FROM findings").fetchone()[0]
         rows = con.execute("""SELECT source_file, sheet, "row", "column", value, severity, message FROM findings
                               ORDER BY severity, source_file, sheet NULLS FIRST, "row" NULLS FIRST LIMIT ?""",
-                           [limit]).fetchall()
+                           [FINDINGS_SHOWN if limit is None else limit]).fetchall()
     finally:
         con.close()
     return [{"ファイル": f, "シート": s or "", "行": r if r is not None else "", "列": c or "", "値": v or "",
