@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 def _refresh(args: argparse.Namespace) -> int:
     # Prefect is imported here so that `annex --help` stays fast
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if args.quiet else "INFO")
+    # the pipeline's progress lines (logger "annex") among the flow's logs, on the terminal and in the UI
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "annex")
     from annex.codes import DateParseError, parse_date
     from annex.pipeline import RunError
     from annex.runs import Busy
@@ -44,8 +47,9 @@ def _refresh(args: argparse.Namespace) -> int:
         local = local or _falls_back()
     try:
         if local:
-            from annex.pipeline import run
-            result = run(args.raw, args.out, args.pref or None, as_of=as_of, force=args.force, wait=args.wait)
+            from annex.pipeline import progress_shown, run
+            with contextlib.nullcontext() if args.quiet else progress_shown():
+                result = run(args.raw, args.out, args.pref or None, as_of=as_of, force=args.force, wait=args.wait)
         else:
             from flows.refresh import refresh
             result = refresh(raw=str(args.raw), out=str(args.out), prefs=args.pref or None, as_of=as_of,

@@ -4,7 +4,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import logging
 import os
+import time
 import shutil
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +33,24 @@ from annex.status import institutions_with_status
 
 class RunError(RuntimeError):
     """The run cannot go on (e.g. no municipality master); previous outputs are left as they were."""
+
+
+# progress of the long stages, one line each: the CLI shows them on the terminal when it runs without Prefect
+# (progress_shown); a Prefect run shows them among its task's logs (PREFECT_LOGGING_EXTRA_LOGGERS=annex)
+progress = logging.getLogger("annex")
+progress.setLevel(logging.INFO)   # who shows them decides (a handler); the root logger's WARNING would drop them
+
+
+@contextlib.contextmanager
+def progress_shown(stream=None):
+    """While inside: the progress lines (time, message) printed on stream (default: standard error)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    progress.addHandler(handler)
+    try:
+        yield
+    finally:
+        progress.removeHandler(handler)
 
 
 def select_prefectures(raw: Path, codes: list[str] | None) -> list[Prefecture]:
@@ -215,9 +235,10 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
     the worker that checked the reports, right after checking them."""
     if len(prefs) < PARALLEL_FROM and helper is not None and helper.parallel:
         done = []
-        for p in prefs:
+        for i, p in enumerate(prefs, start=1):
             inst_found, reports = reports_beside(ref, p, helper)
             done.append((link_prefecture(ref, p, cache, helper, inst_found), reports))
+            progress.info("紐付け: %d/%d 都道府県（%s）", i, len(prefs), p.name)
         per_pref, checked = [links for links, _ in done], [reports.result() for _, reports in done]
         if returns_dir is not None:
             returns.write_into(returns_dir, checked, ref.index, {p.code: p.name for p in prefs})
@@ -233,8 +254,14 @@ def refresh_prefectures(ref: ReferenceData, prefs: list[Prefecture], cache: Path
         if len(made) == len(batches) and len(prefs) >= PARALLEL_FROM:
             ref.release_parts()   # the per-prefecture split is a second copy of 1.5 M 名簿 rows; the jobs have theirs
         return refs, batch, cache, returns_dir
+    finished: list[str] = []
+
+    def report(i: int, _results) -> None:
+        finished.extend(p.code for p in batches[i])
+        progress.info("紐付け・報告の確認: %d/%d 都道府県（%s）", len(finished), len(prefs),
+                      "・".join(p.name for p in batches[i]))
     done = workers.map_jobs(_refresh_batch, batches, weights=[sum(weights[p.code] for p in b) for b in batches],
-                            parallel_from=PARALLEL_FROM, prepare=job)
+                            parallel_from=PARALLEL_FROM, prepare=job, on_result=report)
     by_code = {p.code: result for batch, results in zip(batches, done) for p, result in zip(batch, results)}
     return [by_code[p.code][0] for p in prefs], [by_code[p.code][1] for p in prefs]
 
@@ -574,19 +601,26 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
                 workers.prestart()   # the worker pools of a national run fork from it
             cache = out / cache_mod.CACHE_DIR
             changed = None if force else changed_prefectures(raw, out, man, prefs)
+            t0 = time.perf_counter()
             if changed:
+                progress.info("報告だけが変わった都道府県（%s）を作り直します", "・".join(changed))
                 # read as the last build read it, for every prefecture (the parse cache's entries are keyed on
                 # the prefectures read); when only reports changed, just those prefectures' rows are kept
                 ref = load_reference(raw, prefs, as_of, cache, changed)
+                _read_line(ref, t0)
                 per_pref, reports = refresh_prefectures(ref, [p for p in prefs if p.code in changed], cache)
                 db = update_outputs(raw, out, ref, reports, prefs, info, as_of)
             else:
+                progress.info("作り直します: %d 都道府県", len(prefs))
                 with helper_for(raw, prefs, as_of) as helper:
                     ref = load_reference(raw, prefs, as_of, cache, helper=helper)
+                    _read_line(ref, t0)
                     with returns_folder_for(out, prefs) as returns_dir:
                         per_pref, reports = refresh_prefectures(ref, prefs, cache, helper, returns_dir)
                         staged = stage(raw, ref, per_pref, reports)
+                        progress.info("DuckDB と別表を作成中（%.1f 秒経過）", time.perf_counter() - t0)
                         db = write_outputs(out, staged, ref, reports, prefs, info, as_of, helper, returns_dir)
+            progress.info("公開しました: %s（%.1f 秒）", db, time.perf_counter() - t0)
             result = summary(db)
         except BaseException as exc:
             runs.record_failure(out, info, exc)
@@ -595,6 +629,12 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
         runs.save_manifest(out, info, man)
         return {**result, "unchanged": False, "rebuilt": sorted(changed) if changed else "all"}
 
+
+
+def _read_line(ref: ReferenceData, t0: float) -> None:
+    failed = sum(1 for r in ref.results if r.status == "failed")
+    progress.info("参照データを読みました: %d ファイル%s（%.1f 秒）", len(ref.results),
+                  f"、うち読めなかったもの {failed}" if failed else "", time.perf_counter() - t0)
 
 def changed_prefectures(raw: Path, out: Path, man: dict, prefs: list[Prefecture]) -> list[str] | None:
     """The prefectures whose reports alone changed since the last build (files under <pref>/reports/ added,

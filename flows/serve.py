@@ -100,6 +100,8 @@ def serve(raw: str, out: str, prefs: list[str] | None, cron: str = DEFAULT_CRON,
 
 def _serve_cmd(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the runs it starts inherit this: the pipeline's progress lines (logger "annex") go to each run's log
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "annex")
     try:
         serve(str(args.raw), str(args.out), args.pref or None, cron=args.cron, timezone=args.timezone,
               name=args.name, fetch=args.fetch)

@@ -182,12 +182,24 @@ def test_hash_memo_sees_a_rewrite_that_keeps_size_and_time(raw_copy, tmp_path):
 
 
 def test_cli_says_what_it_redid(raw_copy, tmp_path, capsys):
+    """...and, as it goes, shows its progress on standard error, one line per stage (not with --quiet)."""
     from annex.cli import main
     out = tmp_path / "out"
     args = ["refresh", "--raw", str(raw_copy), "--out", str(out), "--no-prefect"]
     assert main(args) == 0
-    assert "報告だけが変わった" not in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "報告だけが変わった" not in said.out
+    progress = [line.split(" ", 1)[1] for line in said.err.splitlines()]
+    assert progress[0] == "作り直します: 2 都道府県"
+    assert progress[1].startswith("参照データを読みました: 6 ファイル（")
+    assert progress[2:4] == ["紐付け・報告の確認: 1/2 都道府県（岩手県）", "紐付け・報告の確認: 2/2 都道府県（高知県）"]
+    assert progress[4].startswith("DuckDB と別表を作成中（") and progress[5].startswith(f"公開しました: {out}")
     with open(raw_copy / "39" / "reports" / "shichoson" / "四万十市.csv", "ab") as f:
         f.write(b"\r\n")
     assert main(args) == 0
-    assert "報告だけが変わった都道府県（39）を作り直し、ほかは前回の結果を引き継ぎました" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "報告だけが変わった都道府県（39）を作り直し、ほかは前回の結果を引き継ぎました" in said.out
+    assert "報告だけが変わった都道府県（39）を作り直します" in said.err
+    assert "紐付け・報告の確認: 1/1 都道府県（高知県）" in said.err
+    assert main([*args, "--force", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
