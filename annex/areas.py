@@ -138,12 +138,26 @@ def _finish(path: Path, pref_code: str, index: MunicipalityIndex, ok: pl.DataFra
             found.append(finding(path, None, r["source_row"], "市町村名", r["municipality_name"], "name_mismatch",
                                  f"団体コード {code} は「{official}」です。コードのほうを採用しました。", "warning"))
         keep.append({**r, "municipality_code": current, "municipality_name": official})
-    areas.frame = pl.DataFrame(keep, schema=AREA_COLUMNS)
+    accepted = pl.DataFrame(keep, schema=AREA_COLUMNS)
+    areas.frame = pl.DataFrame([*keep, *_wards_of_cities(keep, index)], schema=AREA_COLUMNS)
     placed = set(areas.frame["municipality_code"])
     for code, row in sorted(index.by_code.items()):
         if (code[:2] == pref_code and row["kind"] != "都道府県" and not row["valid_to"] and code not in placed
                 and not row.get("parent_code")):
             found.append(finding(path, None, None, "団体コード", code, "municipality_not_placed",
                                  f"{row['name']}（{code}）がどの圏域にも入っていません。行を追加してください。", "warning"))
-    res = ReadResult("area_config", str(path), areas.frame, found, rows_in=rows_in, skipped_blank=blank)
+    res = ReadResult("area_config", str(path), accepted, found, rows_in=rows_in, skipped_blank=blank)
     return res, areas
+
+
+def _wards_of_cities(rows: list[dict], index: MunicipalityIndex) -> list[dict]:
+    """The wards of each 政令市 placed by a row, where no row places them, in the city's 圏域 and 医師会 (and its
+    line of the file): institutions and facilities lie in wards (their addresses and codes name them), while a
+    plan's table may list the city alone — as placed, its wards would otherwise count nowhere."""
+    placed = {r["municipality_code"] for r in rows}
+    wards: dict[str, list[str]] = {}
+    for code, row in sorted(index.by_code.items()):
+        if row.get("parent_code") and not row["valid_to"] and code not in placed:
+            wards.setdefault(index.current(row["parent_code"]) or row["parent_code"], []).append(code)
+    return [{**r, "municipality_code": w, "municipality_name": index.name_of(w)}
+            for r in rows for w in wards.get(r["municipality_code"], [])]

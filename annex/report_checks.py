@@ -117,13 +117,18 @@ class InstitutionLookup:
         i = self._at.get(code)
         return None if i is None else self._row(i)
 
-    def by_reported_name(self, name: str, muni: str | None) -> list[dict]:
+    def by_reported_name(self, name: str, muni: str | None, index: MunicipalityIndex) -> list[dict]:
         hits = {r["inst_code"]: r for k in {text.name_key(name), text.full_name_key(name)} if k
                 for r in map(self._row, self.by_name.get(k, []))}
         found = list(hits.values())
         if muni and len(found) > 1:
-            found = [r for r in found if r["municipality_code"] == muni] or found
+            found = [r for r in found if in_municipality(r["municipality_code"], muni, index)] or found
         return found
+
+
+def in_municipality(code: str | None, muni: str, index: MunicipalityIndex) -> bool:
+    """code is muni, or one of its wards when muni is a 政令市 (a report names 札幌市, the 名簿 札幌市中央区)."""
+    return code == muni or (code is not None and index.by_code.get(code, {}).get("parent_code") == muni)
 
 
 def check_institution_reports(files: list[ReportFile], lookup: InstitutionLookup, areas: Areas,
@@ -156,7 +161,7 @@ def check_institution_reports(files: list[ReportFile], lookup: InstitutionLookup
                     _warn(rep, row, "医療機関名", row["name"], "name_differs",
                           f"医療機関コード {code} の名簿上の名称は「{inst['name']}」です。コードを正として名簿の名称を使います。")
             else:
-                hits = lookup.by_reported_name(row["name"], muni)
+                hits = lookup.by_reported_name(row["name"], muni, index)
                 if len(hits) == 1:
                     inst = hits[0]
                     if code:
@@ -173,7 +178,7 @@ def check_institution_reports(files: list[ReportFile], lookup: InstitutionLookup
                             "厚生局の届出受理医療機関名簿に見つかりません。正式名称（法人名を除いた名称）か医療機関コードを確認してください。"
                             "廃止・名称変更の場合は備考に書いてください。")
                     continue
-            if muni and inst["municipality_code"] and muni != inst["municipality_code"]:
+            if muni and inst["municipality_code"] and not in_municipality(inst["municipality_code"], muni, index):
                 _warn(rep, row, "所在市町村", row["municipality"], "municipality_differs",
                       f"名簿の所在地は {index.name_of(inst['municipality_code'])} です。名簿の所在地を使いました。")
             rtype = institution_type(row["reported_type"]) if row.get("reported_type") else None

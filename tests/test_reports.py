@@ -484,3 +484,39 @@ def test_area_files_validated_together_are_each_validated_alone(tmp_path, iwate)
     assert dup == [("unique_municipality", 2), ("unique_municipality", len(lines) + 1)]
     assert not [f for f in together[1][0].findings if f["severity"] == "error"]
     assert together[2][0].status == "failed" and together[2][1].frame.height == 0
+
+
+def test_city_in_areas_places_its_wards(iwate, tmp_path):
+    """A plan may list a 政令市 alone (札幌市), while institutions lie in its wards (札幌市中央区 in the 名簿): the
+    wards no row places take the city's 圏域 and 医師会 (and its line); a ward with a row of its own keeps it.
+    The file's own rows are what is accepted (rows in = accepted + rejected + skipped)."""
+    ref, _ = iwate
+    path = tmp_path / "areas.csv"
+    path.write_text("団体コード,市町村名,二次医療圏,在宅医療圏,郡市医師会\n"
+                    "011002,札幌市,札幌,札幌,札幌市医師会\n"
+                    "011029,札幌市北区,札幌,札幌北,北区医師会\n", encoding="utf-8-sig")
+    res, areas = read_areas(path, "01", ref.index)
+    assert res.balanced() and res.accepted.height == 2
+    by_code = {r["municipality_code"]: r for r in areas.frame.iter_rows(named=True)}
+    wards = sorted(c for c, r in ref.index.by_code.items() if r.get("parent_code") == "011002")
+    assert len(wards) == 10 and set(wards) | {"011002"} <= set(by_code)
+    assert by_code["011011"]["municipality_name"] == "札幌市中央区"
+    assert (by_code["011011"]["home_care_area"], by_code["011011"]["ishikai"], by_code["011011"]["source_row"]) == \
+        ("札幌", "札幌市医師会", 2)
+    assert by_code["011029"]["home_care_area"] == "札幌北"
+    assert areas.ishikai_of("011011") == "札幌市医師会" and "011029" not in areas.munis_of_ishikai("札幌市医師会")
+    assert "011011" in areas.munis_of_ishikai("札幌市医師会")
+    # no ward is reported as not placed; 函館市 and the rest of 北海道 are
+    not_placed = {f["value"] for f in res.findings if f["rule"] == "municipality_not_placed"}
+    assert not not_placed & set(wards) and "012025" in not_placed
+
+
+def test_a_city_named_for_an_institution_in_its_ward(iwate):
+    """A report's 所在市町村 札幌市 agrees with the 名簿's 札幌市中央区 (no municipality_differs), and narrows
+    same-named institutions to that city's wards."""
+    from annex.report_checks import in_municipality
+    ref, _ = iwate
+    assert in_municipality("011011", "011002", ref.index) and in_municipality("011002", "011002", ref.index)
+    assert not in_municipality("012025", "011002", ref.index)       # 函館市 is not in 札幌市
+    assert not in_municipality("011011", "011029", ref.index)       # nor 中央区 in 北区
+    assert not in_municipality(None, "011002", ref.index)
