@@ -39,6 +39,9 @@ WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "str
                                                   "font_charset": 128}}
 BORDER_COLOR = "#808080"
 GROUP_BORDER_COLOR = "#000000"
+# a group's label (圏域, 市町村) on the rows after its first: where the printer breaks the page is not known when
+# writing (fit to one page wide), so each row carries it — light, so the group still reads as one block
+REPEAT_COLOR = "#A6A6A6"
 HEADER_FILL = "#DDEBF7"
 SUBTOTAL_FILL = "#F2F2F2"
 TOTAL_FILL = "#D9D9D9"
@@ -281,13 +284,15 @@ def _write_table(ws: Worksheet, fmt: _Formats, cols: list[Col], rows: list[Row],
                     props.update(align="center")
                 else:
                     props.update(text_wrap=True)
+                if continuing:   # the group's label again, in grey: seen after a page break, kept by a filter
+                    props.update(font_color=REPEAT_COLOR)
                 props.update(row.props)
                 props.update(extra or {})
                 f = cell_formats[key] = fmt.get(**props)
             width = sum(widths[i:i + span])
             if span > 1:
                 ws.merge_range(rr, i, rr, i + span - 1, "", f)
-            if continuing or value is None or value == "":
+            if value is None or value == "":
                 ws.write_blank(rr, i, None, f)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 ws.write_number(rr, i, value, f)
