@@ -5,7 +5,6 @@ import datetime as dt
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import polars as pl
 
 from annex import codes
 from annex.csvio import EncodingError, decode_detail, rows_with_line_numbers
-from annex.findings import ReadResult, failed_file, finding, validate
+from annex.findings import ReadResult, failed_file, finding, reject_every_row, validate
 from annex.frames import per_value
 from schemas.facility_file import FacilityFile
 
@@ -186,24 +185,6 @@ def read_facility_file(path: str | Path, prefs: set[str] | None = None,
         out, found = _check_municipality(out, muni_current, str(path))
         res.findings += found
     res.accepted = out.select(list(FACILITY_COLUMNS))
-    return res
-
-
-def reject_every_row(res: ReadResult, path: Path, records: Iterable[tuple[int, list[str]]],
-                     in_scope: Callable[[list[str]], bool] | None = None) -> ReadResult:
-    """A file given up at its header (res: its failed_file) loses every row below: each non-blank line becomes a
-    rejected row of its own, as the 名簿 does for a sheet without a needed column, so that rows_in = accepted +
-    rejected + skipped + out_of_scope holds for the failed file too. in_scope(fields) False: a row of a
-    prefecture outside this run (out_of_scope, not rejected)."""
-    for line, fields in records:
-        res.rows_in += 1
-        if not any(f.strip() for f in fields):
-            res.skipped_blank += 1
-        elif in_scope is not None and not in_scope(fields):
-            res.out_of_scope += 1
-        else:
-            res.findings.append(finding(path, None, line, None, None, res.findings[0]["rule"],
-                                        "見出しに必要な列がないため、この行を読めません。"))
     return res
 
 

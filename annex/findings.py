@@ -6,6 +6,7 @@ reports. A file-level finding has row = None.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,24 @@ def failed_file(kind: str, file: str | Path, rule: str, message: str, rows_in: i
     res = ReadResult(kind=kind, file=str(file), accepted=pl.DataFrame(schema=empty_schema or {}),
                      findings=[finding(file, sheet, None, None, None, rule, message)], status="failed")
     res.rows_in = rows_in
+    return res
+
+
+def reject_every_row(res: ReadResult, path: Path, records: Iterable[tuple[int, list[str]]],
+                     in_scope: Callable[[list[str]], bool] | None = None) -> ReadResult:
+    """A file given up at its header (res: its failed_file) loses every row below: each non-blank line becomes a
+    rejected row of its own, as the 名簿 does for a sheet without a needed column, so that rows_in = accepted +
+    rejected + skipped + out_of_scope holds for the failed file too. in_scope(fields) False: a row of a
+    prefecture outside this run (out_of_scope, not rejected)."""
+    for line, fields in records:
+        res.rows_in += 1
+        if not any(f.strip() for f in fields):
+            res.skipped_blank += 1
+        elif in_scope is not None and not in_scope(fields):
+            res.out_of_scope += 1
+        else:
+            res.findings.append(finding(path, None, line, None, None, res.findings[0]["rule"],
+                                        "見出しに必要な列がないため、この行を読めません。"))
     return res
 
 

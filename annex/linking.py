@@ -22,8 +22,7 @@ from rapidfuzz.process import cdist, cpdist
 
 from annex import text
 from annex.csvio import EncodingError, decode, rows_with_line_numbers
-from annex.facility_files import reject_every_row
-from annex.findings import ReadResult, failed_file, finding
+from annex.findings import ReadResult, failed_file, finding, reject_every_row
 
 ACCEPT = 0.85        # minimum combined score for an automatic link
 MARGIN = 0.10        # the runner-up (on either side) must be at least this far behind

@@ -118,14 +118,15 @@ class MunicipalityIndex:
     def _resolve(self, pref_code: str, address: str | None) -> tuple[str | None, str]:
         t = self.strip_prefecture(address or "")
         heads = self._by_head.get(pref_code, {})
-        for candidate in (t, _GUN.sub("", t)):
+        for candidate in (t, DISTRICT.sub("", t)):
             for name, code in heads.get(candidate[:2], ()):
                 if candidate.startswith(name):
                     return code, text.tail_as_written(address, candidate[len(name):])
         return None, text.tail_as_written(address, t)
 
 
-_GUN = re.compile(r"^[^市区町村]{1,6}?郡")
+# a 郡 at the start of an address (岩手郡雫石町…): the master names towns without it
+DISTRICT = re.compile(r"^[^市区町村]{1,6}?郡")
 
 
 def find_municipality(index: MunicipalityIndex, value: str, pref_code: str) -> tuple[str | None, list[str]]:

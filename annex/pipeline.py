@@ -6,8 +6,8 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import time
 import shutil
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -630,11 +630,11 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
         return {**result, "unchanged": False, "rebuilt": sorted(changed) if changed else "all"}
 
 
-
 def _read_line(ref: ReferenceData, t0: float) -> None:
     failed = sum(1 for r in ref.results if r.status == "failed")
     progress.info("参照データを読みました: %d ファイル%s（%.1f 秒）", len(ref.results),
                   f"、うち読めなかったもの {failed}" if failed else "", time.perf_counter() - t0)
+
 
 def changed_prefectures(raw: Path, out: Path, man: dict, prefs: list[Prefecture]) -> list[str] | None:
     """The prefectures whose reports alone changed since the last build (files under <pref>/reports/ added,

@@ -19,7 +19,7 @@ import polars as pl
 from annex import codes, text
 from annex.areas import Areas
 from annex.findings import ReadResult, finding
-from annex.municipalities import MunicipalityIndex, find_municipality
+from annex.municipalities import DISTRICT, MunicipalityIndex, find_municipality
 from annex.report_layout import (ISHIKAI, SHICHOSON, hub_kind, institution_type, operator_kind, split_municipalities,
                                  torikumi_numbers, yes_no)
 from annex.reports import ReportFile, identify_sender, read_report, validate_reports
@@ -248,9 +248,6 @@ def _area_names(areas: Areas) -> dict[str, str]:
         {text.basic(a): a for a in areas.frame["secondary_area"].unique().to_list()}
 
 
-_DISTRICT = re.compile(r"^[^市区町村]{1,6}?郡")
-
-
 def district_towns(institutions: pl.DataFrame, index: MunicipalityIndex, pref_code: str) -> dict[str, list[str]]:
     """郡 (text.basic) -> codes of its towns and villages. The municipality master names no 郡, the reference
     addresses do (岩手県紫波郡矢巾町…); a town where no institution lies is still found when it lies between two
@@ -261,7 +258,7 @@ def district_towns(institutions: pl.DataFrame, index: MunicipalityIndex, pref_co
     seen: dict[str, set[str]] = {}
     for address in institutions["address"].unique().to_list():
         t = index.strip_prefecture(address or "")
-        m = _DISTRICT.match(t)
+        m = DISTRICT.match(t)
         code = index.resolve(pref_code, t)[0] if m else None
         if code in in_force:
             seen.setdefault(m.group(), set()).add(code)

@@ -176,26 +176,14 @@ def _reported_type(kind: str | None, typ: str | None) -> str | None:
     return next((label for label in INSTITUTION_TYPES if label.startswith(prefix)), None)
 
 
-def _area_municipality(code: str | None, placed: set[str], index: MunicipalityIndex) -> str | None:
-    """The municipality of the area table an institution lies in (a ward of a 政令市 counts as the city)."""
-    if code is None:
-        return None
-    if code in placed:
-        return code
-    row = index.by_code.get(code) or {}
-    parent = row.get("parent_code")
-    parent = index.current(parent) if parent else None
-    return parent if parent in placed else None
-
-
 def prefilled_rows(institutions: pl.DataFrame, areas: Areas, index: MunicipalityIndex, ishikai: str) -> list[dict]:
     """Rows of the pre-filled template of one 医師会: its 支援病/支援診, by municipality, 支援病 first, then name."""
-    placed = set(areas.municipalities())
+    # a ward of a 政令市 the file lists alone is placed with it (areas._wards_of_cities)
     munis = set(areas.munis_of_ishikai(ishikai))
     rows = []
     for r in institutions.filter(pl.col("shien_kind").is_not_null()).iter_rows(named=True):
-        muni = _area_municipality(r["municipality_code"], placed, index)
-        if muni is None or muni not in munis:
+        muni = r["municipality_code"]
+        if muni not in munis:
             continue
         rows.append({"inst_code": r["inst_code"], "name": r["name"], "municipality": index.name_of(muni),
                      "address": r["address"], "reported_type": _reported_type(r["shien_kind"], r["shien_type"]),
