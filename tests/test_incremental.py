@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import polars as pl
 from python_calamine import CalamineWorkbook
 
 from annex import pipeline, runs, warehouse
@@ -203,3 +204,20 @@ def test_cli_says_what_it_redid(raw_copy, tmp_path, capsys):
     assert "紐付け・報告の確認: 1/1 都道府県（高知県）" in said.err
     assert main([*args, "--force", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_link_cache_key_follows_content_not_layout(tmp_path):
+    """The links are reused while _frame_hash of what is matched is unchanged: it must see every change of a
+    value, a null, a type or the order, and nothing else (chunks, a Parquet round trip, the file's path)."""
+    df = pl.DataFrame({"name": ["盛岡病院", "花巻診療所", None], "beds": [120, 0, 19],
+                       "source_file": ["a.xlsx", "a.xlsx", "a.xlsx"]})
+    key = pipeline._frame_hash(df)
+    df.write_parquet(tmp_path / "f.parquet")
+    assert pipeline._frame_hash(pl.concat([df.head(1), df.tail(2)], rechunk=False)) == key
+    assert pipeline._frame_hash(pl.read_parquet(tmp_path / "f.parquet")) == key
+    assert pipeline._frame_hash(df.with_columns(source_file=pl.lit("moved/a.xlsx"))) == key
+    changed = [df.with_columns(name=pl.Series(["盛岡病院", "花巻診療所", ""])),      # null -> empty text
+               df.with_columns(name=pl.Series(["盛岡病院", "花巻診療所2", None])),   # one value
+               df.with_columns(pl.col("beds").cast(pl.Int32)),                   # a type
+               df.reverse()]                                                    # the order
+    assert len({key, *map(pipeline._frame_hash, changed)}) == 1 + len(changed)
