@@ -40,6 +40,8 @@ NOTIFICATION_COLUMNS = {
 }
 # columns that tell a copied row from its original (with the rest, which duplicate_row compares too)
 _COPY_KEY = ["inst_number", "acceptance_no", "start_raw", "symbol_raw"]
+# 医療機関番号 as nearly every row writes it: 2 + 4 + 1 ASCII digits with , . or - between them, or 7 digits
+_USUAL_NUMBER = r"^(?:[0-9]{2}[,.\-][0-9]{4}[,.\-][0-9]|[0-9]{7})$"
 EARLIEST_START = dt.date(1958, 4, 1)   # 点数表・施設基準の届出 began with the 1958 fee schedule
 _TENSUHYO = {"医科": "1", "歯科": "3", "薬局": "4", "調剤": "4", "訪問看護": "6"}
 
@@ -281,8 +283,13 @@ def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_cod
         out_of_scope = (pl.col("pref_code") != "") & ~pl.col("pref_code").is_in(list(prefs))
         res.out_of_scope += df.select(out_of_scope.sum()).item()
         df = df.filter(~out_of_scope)
+    # the bureaus' usual form (01,1047,8 in ASCII: nearly every row) column-wise, anything else through
+    # parse_inst_number once per distinct value (which gives the same 7 digits for the usual form)
+    usual = pl.col("inst_number_raw").str.contains(_USUAL_NUMBER)
     df = df.with_columns(
-        inst_number=pl.coalesce(per_value("inst_number_raw", codes.parse_inst_number), pl.col("inst_number_raw")),
+        inst_number=pl.when(usual).then(pl.col("inst_number_raw").str.replace_all(r"[,.\-]", ""))
+        .otherwise(pl.coalesce(per_value(pl.when(~usual).then(pl.col("inst_number_raw")), codes.parse_inst_number),
+                               pl.col("inst_number_raw"))),
         tensuhyo=per_value("category", _tensuhyo(default_tensu)),
         symbol=per_value("symbol_raw", normalise_symbol),
         source_sheet=pl.lit(sheet, dtype=pl.String),
@@ -291,8 +298,10 @@ def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_cod
     ok, found = validate(df, NotificationList, str(path))
     res.findings += found
     ok = ok.with_columns(inst_code=pl.col("pref_code") + pl.col("tensuhyo") + pl.col("inst_number"))
-    ok = ok.with_columns(check_ok=pl.col("inst_code").map_batches(codes.inst_codes_check_ok, return_dtype=pl.Boolean))
-    for r in ok.filter(~pl.col("check_ok")).select("source_row", "inst_number", "inst_code").iter_rows():
+    # once per distinct code (87,000 nationally, on 1.5 M rows)
+    codes_seen = ok["inst_code"].unique()
+    wrong = codes_seen.filter(~codes.inst_codes_check_ok(codes_seen)).implode()
+    for r in ok.filter(pl.col("inst_code").is_in(wrong)).select("source_row", "inst_number", "inst_code").iter_rows():
         res.findings.append(finding(path, sheet, r[0], "医療機関番号", r[1], "check_digit",
                                     f"医療機関コード {r[2]} の検査数字が合いません。番号の写し間違いがないか確認してください"
                                     "（行は取り込みます）。", severity="warning"))
@@ -312,7 +321,7 @@ def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_cod
                                     f"{latest.year}年の範囲外）。行は取り込み、開始日は空欄とします。", severity="warning"))
     dates = {u: v for u, v in dates.items() if u not in implausible}
     # the same row twice (a copy-paste in the bureau's list): the first is kept, the copy is rejected
-    same = [c for c in ok.columns if c not in ("source_row", "check_ok")]
+    same = [c for c in ok.columns if c != "source_row"]
     # a copy agrees on every column, so on _COPY_KEY too: whole rows are compared only among the rows that
     # share those four with another (hashing every column of 545,000 rows took 0.4 s, these four 0.05 s)
     maybe = ok.filter(pl.struct(_COPY_KEY).is_duplicated())
