@@ -26,6 +26,7 @@ _NO_LINE_END = frozenset("（「『【〔｛〈《([{")
 LINE_MARGIN = 0.5
 
 
+@lru_cache(maxsize=1 << 16)
 def wrapped_lines(text: str, width: float) -> int:
     """Lines a wrapped cell of this width (xlsxwriter's set_column units: digit widths) needs. Row heights must
     be set from it: neither Excel nor LibreOffice reliably grows rows of wrapped text in a generated file.
@@ -36,7 +37,7 @@ def wrapped_lines(text: str, width: float) -> int:
     IPAPGothic for it, whose digits are wider) in ~1.6 (measured), so the estimate fits Excel, with a little to
     spare for printing, and is never short in LibreOffice, where a text up to ~1.25 × the width still fits one
     line. A text that fits in a line is 1 line (the old 0.95·width − 1 gave a spare blank line to a third of the
-    institution rows)."""
+    institution rows). Remembered: a column's texts repeat (municipalities, 圏域, 運営主体 …)."""
     per_line = max(width - LINE_MARGIN, 1)
     return sum(_part_lines(p, per_line) for p in text.split("\n"))
 
