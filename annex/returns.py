@@ -14,18 +14,20 @@ import shutil
 import uuid
 from pathlib import Path
 
-import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
 
 from annex.codes import to_wareki
 from annex.municipalities import MunicipalityIndex
 from annex.report_layout import FONT
 from annex.xlsx import safe_file_name, wrapped_lines
+from annex.xlsx_pack import PackedWorkbook
 from annex.report_checks import PrefectureReports
 from annex.reports import ReportFile
 
 COLUMNS = [("No.", 5), ("ファイル", 24), ("シート", 10), ("行", 6), ("列", 16), ("入力された値", 24), ("区分", 8),
            ("内容と直し方", 72)]
 LINE_HEIGHT = 13.5   # points per line of 10 pt text
+BASE_FORMAT = {"font_name": FONT, "font_size": 10, "valign": "top"}
 SEVERITY_LABEL = {"error": "要修正", "warning": "要確認"}
 RETURNS_DIR = "returns"
 RETURNS_MODE = 0o750
@@ -160,17 +162,13 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _write_one(path: Path, label: str, reps: list[ReportFile], pref_name: str, today: dt.date) -> None:
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False, "in_memory": True})
-    base = {"font_name": FONT, "font_size": 10, "valign": "top"}
-    f_title = wb.add_format({**base, "font_size": 14, "bold": True})
-    f_text = wb.add_format(base)
-    f_head = wb.add_format({**base, "bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
+    # one kind of workbook for every sender: what is not in their cells is generated once (annex.xlsx_pack)
+    wb = PackedWorkbook(path, {"strings_to_formulas": False, "strings_to_urls": False,
+                               "strings_to_numbers": False}, kind="returns")
+    f_title = wb.add_format({**BASE_FORMAT, "font_size": 14, "bold": True})
+    f_text = wb.add_format(BASE_FORMAT)
+    f_head = wb.add_format({**BASE_FORMAT, "bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
                             "valign": "vcenter", "align": "center"})
-    f_cell = wb.add_format({**base, "border": 1, "text_wrap": True})
-    f_num = wb.add_format({**base, "border": 1, "align": "right"})
-    f_err = wb.add_format({**base, "border": 1, "bold": True, "font_color": "#C00000", "align": "center"})
-    f_warn = wb.add_format({**base, "border": 1, "font_color": "#7F6000", "align": "center"})
     ws = wb.add_worksheet("確認結果")
     ws.hide_gridlines(2)
     findings = sorted((f for rep in reps for f in rep.result.findings),
@@ -190,12 +188,32 @@ def _write_one(path: Path, label: str, reps: list[ReportFile], pref_name: str, t
     for c, (name, width) in enumerate(COLUMNS):
         ws.write_string(head, c, name, f_head)
         ws.set_column(c, c, width)
-    if not findings:
+    if findings:
+        _write_findings(wb, ws, head, findings)
+    else:
         ws.write_string(head + 1, 0, "指摘事項はありません。ご協力ありがとうございました。", f_text)
+    ws.freeze_panes(head + 1, 0)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(head)
+    ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+    ws.set_footer("&C&P / &N")
+    wb.close()
+
+
+def _write_findings(wb: PackedWorkbook, ws: Worksheet, head: int, findings: list[dict]) -> None:
+    """The findings below the header row, with an autofilter over them. Their formats are made here: most
+    senders have no findings, and a format no cell uses is not written anyway."""
+    f_cell = wb.add_format({**BASE_FORMAT, "border": 1, "text_wrap": True})
+    f_num = wb.add_format({**BASE_FORMAT, "border": 1, "align": "right"})
+    f_err = wb.add_format({**BASE_FORMAT, "border": 1, "bold": True, "font_color": "#C00000", "align": "center"})
+    f_warn = wb.add_format({**BASE_FORMAT, "border": 1, "font_color": "#7F6000", "align": "center"})
     for i, f in enumerate(findings, start=1):
         r = head + i
+        source = Path(f["source_file"]).name
         ws.write_number(r, 0, i, f_num)
-        ws.write_string(r, 1, Path(f["source_file"]).name, f_cell)
+        ws.write_string(r, 1, source, f_cell)
         ws.write_string(r, 2, f["sheet"] or "", f_cell)
         if f["row"] is None:
             ws.write_string(r, 3, "全体", f_cell)
@@ -206,17 +224,7 @@ def _write_one(path: Path, label: str, reps: list[ReportFile], pref_name: str, t
         ws.write_string(r, 6, SEVERITY_LABEL.get(f["severity"], f["severity"]),
                         f_err if f["severity"] == "error" else f_warn)
         ws.write_string(r, 7, f["message"], f_cell)
-        texts = [Path(f["source_file"]).name, f["sheet"] or "", "", f["column"] or "", f["value"] or "", "",
-                 f["message"]]
+        texts = [source, f["sheet"] or "", "", f["column"] or "", f["value"] or "", "", f["message"]]
         lines = max(wrapped_lines(t, w) for t, (_, w) in zip(texts, COLUMNS[1:]) if t)
         ws.set_row(r, LINE_HEIGHT * lines + 4)
-    ws.freeze_panes(head + 1, 0)
-    if findings:
-        ws.autofilter(head, 0, head + len(findings), len(COLUMNS) - 1)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(head)
-    ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
-    ws.set_footer("&C&P / &N")
-    wb.close()
+    ws.autofilter(head, 0, head + len(findings), len(COLUMNS) - 1)

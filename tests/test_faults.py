@@ -254,12 +254,14 @@ if libc.capset(ctypes.byref(header), data) != 0:
 
 
 def disk_full(files: str, after: int) -> str:
-    """A patch: the file objects xlsxwriter's zip writer writes the workbooks `files` (a condition on the path
-    `file`) into fail with ENOSPC once `after` bytes are written (the lowest point Python code can reach;
-    xlsxwriter wraps the error in its FileCreateError)."""
+    """A patch: the file objects the workbooks `files` (a condition on the path `file`) are written into fail
+    with ENOSPC once `after` bytes are written: those of xlsxwriter's zip writer (the annex workbooks) and of
+    annex.xlsx_pack (the return workbooks), the lowest points Python code can reach (xlsxwriter wraps the
+    error in its FileCreateError)."""
     return f"""
         import errno, io, zipfile
         import xlsxwriter.workbook
+        import annex.xlsx_pack
         class Full(io.FileIO):
             written = 0
             def write(self, b):
@@ -271,7 +273,13 @@ def disk_full(files: str, after: int) -> str:
             if isinstance(file, str) and {files}:
                 file = Full(file, "w")
             return zipfile.ZipFile(file, *args, **kwargs)
+        def open_packed(file, mode="r", *args, **kwargs):
+            file = os.fspath(file)
+            if "w" in mode and {files}:
+                return Full(file, "w")
+            return io.open(file, mode, *args, **kwargs)
         xlsxwriter.workbook.ZipFile = ZipFile
+        annex.xlsx_pack.open = open_packed
         """
 
 
@@ -394,7 +402,8 @@ def test_failed_write(baseline, faulted, fault):
     file-size-limit: RLIMIT_FSIZE (SIGXFSZ ignored), so the kernel returns EFBIG to DuckDB's writes.
     disk-full-workbook: an OSError(ENOSPC) from the file object xlsxwriter's zip writer writes the first annex
     workbook into (the lowest point Python code can reach; xlsxwriter wraps it in its FileCreateError).
-    disk-full-returns: the same for the first return workbook, in the hidden folder that replaces returns/.
+    disk-full-returns: the same for the first return workbook (from the file annex.xlsx_pack writes it into),
+    in the hidden folder that replaces returns/.
     read-only-folder: chmod 0555 on out/. As root (where permissions do not stop writes) the child drops
     CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER with capset(2) before anything else, so the kernel
     enforces the mode for real; nothing is injected."""
