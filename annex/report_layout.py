@@ -72,9 +72,15 @@ def clean(value: object) -> str:
 def _clean_text(t: str) -> str:
     if t.isascii() and t.isprintable():
         return " ".join(t.split())
-    t = "".join(ch if ch in CIRCLED else unicodedata.normalize("NFKC", ch) for ch in t)
+    # NFKC character by character (circled digits kept); a text already in NFKC as a whole (most Japanese
+    # text: kanji, kana) holds no character that NFKC changes alone, nor a circled digit, so is left as it is
+    if not unicodedata.is_normalized("NFKC", t):
+        t = "".join(ch if ch in CIRCLED else unicodedata.normalize("NFKC", ch) for ch in t)
     t = INVISIBLE.sub("", t)
-    return re.sub(r"\s+", " ", t).strip()
+    return _SPACES.sub(" ", t).strip()
+
+
+_SPACES = re.compile(r"\s+")
 
 
 # characters nobody means to type in a name: C0/C1 controls other than whitespace, soft hyphen, zero-width
@@ -85,6 +91,9 @@ INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\
                        "\ufeff]")
 
 
+# yes_no, hub_kind and institution_type are asked of every cell of their columns (~15,000 report rows
+# nationally, each with up to seven ○ cells) and the cells repeat: their answers are kept
+@lru_cache(maxsize=1 << 12)
 def yes_no(value: str) -> bool | None:
     """○/〇/◯/✓/1/はい/有 → True, blank/×/0/なし → False, anything else → None (not readable)."""
     t = clean(value).lower()
@@ -95,6 +104,7 @@ def yes_no(value: str) -> bool | None:
     return None
 
 
+@lru_cache(maxsize=1 << 12)
 def hub_kind(value: str) -> str | None:
     t = re.sub(r"[（(].*?[)）]", "", clean(value)).replace(" ", "")
     if t in _KIND_ALIASES:
@@ -111,6 +121,7 @@ def operator_kind(value: str) -> str | None:
     return "市町村" if k == "地域包括支援センター" else k
 
 
+@lru_cache(maxsize=1 << 12)
 def institution_type(value: str) -> str | None:
     """Reported 種別 -> 支援病1..3 / 支援診1..3 / なし; None if not readable.
 
@@ -147,9 +158,16 @@ def institution_type(value: str) -> str | None:
 def torikumi_numbers(value: str, top: int) -> list[int] | None:
     """A single 取組事項 cell listing numbers: '1,2,4', '①②④', '1・3', '1．2．4', '1〜3', '①～③'. None if
     unreadable; numbers outside 1..top are returned as they are so that the range check can name them."""
+    nums = _torikumi_numbers(value)
+    return None if nums is None else list(nums)
+
+
+@lru_cache(maxsize=1 << 12)
+def _torikumi_numbers(value: str) -> tuple[int, ...] | None:
+    """torikumi_numbers, kept per cell text (asked of every row's cell, blank on most)."""
     t = clean(value)
     if not t:
-        return []
+        return ()
     t = "".join(str(CIRCLED.index(c) + 1) + "," if c in CIRCLED else c for c in t)
     t = re.sub(r"[,\s]*([~〜～\-])\s*", r"\1", t)   # ①～③ became '1,~3,': a range stays one part
     nums: list[int] = []
@@ -163,7 +181,7 @@ def torikumi_numbers(value: str, top: int) -> list[int] | None:
             nums.append(int(part))
         else:
             return None
-    return sorted(set(nums))
+    return tuple(sorted(set(nums)))
 
 
 def split_municipalities(value: str) -> list[str]:
@@ -193,9 +211,13 @@ def header_key(label: object) -> str:
 def _header_key(cleaned: str) -> str:
     """Header text compared across layouts: NFKC, no spaces/line breaks, no ※notes, circled digits kept."""
     t = cleaned.replace(" ", "")
-    t = re.sub(r"※.*$", "", t)
-    t = re.sub(r"[(（](必須|任意|○|○印|〇|○または空欄|○か空欄|該当に○|該当するものに○)[)）]$", "", t)
+    t = _NOTE.sub("", t)
+    t = _MARKING_HINT.sub("", t)
     return t
+
+
+_NOTE = re.compile(r"※.*$")
+_MARKING_HINT = re.compile(r"[(（](必須|任意|○|○印|〇|○または空欄|○か空欄|該当に○|該当するものに○)[)）]$")
 
 
 _TORI_ALIASES = lambda n: (f"取組事項{CIRCLED[n - 1]}", f"取組{n}", f"取組事項{n}", f"取組事項({n})", f"({n})",

@@ -22,7 +22,7 @@ from python_calamine import SheetVisibleEnum
 
 from annex import codes, text, workbooks
 from annex.csvio import EncodingError, decode_detail
-from annex.findings import ReadResult, failed_file, finding, validate_each
+from annex.findings import ReadResult, failed_file, finding, validate_each, validate_stacked
 from annex.report_layout import (INVISIBLE, ISHIKAI, PERSONAL_FIELDS, SENDER_LABELS, TEMPLATE_SHEETS,
                                  Column, ReportKind, clean, header_key)
 from schemas.reported_hubs import ReportedHub
@@ -47,6 +47,32 @@ def raw_schema(kind: str) -> dict:
             **{f: pl.String for f in RAW_FIELDS[kind]}}
 
 
+_NO_ROWS = {kind: pl.DataFrame(schema=raw_schema(kind)) for kind in RAW_FIELDS}
+
+
+def no_rows(kind: str) -> pl.DataFrame:
+    """An empty frame of raw_schema(kind), a new one each time (clear() of a kept one: making a frame from a
+    schema costs ~0.25 ms, once per file nationally)."""
+    return _NO_ROWS[kind].clear()
+
+
+class _CleanMemo(dict):
+    """clean() of each cell value, computed the first time the value is looked up. Equal cells clean equally
+    whatever their type (1, 1.0 and True are all "1"; a date never equals a datetime), so one dict serves every
+    kind of cell."""
+    LIMIT = 1 << 17   # values kept at most (then begun anew): ~45,000 distinct texts in the national reports
+
+    def __missing__(self, value) -> str:
+        if len(self) > self.LIMIT:
+            self.clear()
+        cleaned = self[value] = clean(value)
+        return cleaned
+
+
+# shared by every sheet: labels, ○, blanks and municipality names repeat across the 1,851 reports
+_CLEANED = _CleanMemo()
+
+
 @dataclass
 class Grid:
     sheet: str | None          # None for CSV
@@ -56,6 +82,20 @@ class Grid:
     notes: dict[int, tuple[str, str]] = field(default_factory=dict)   # row -> (rule, message): hidden row, CP932 line
     last_row: int | None = None   # the sheet's last row, when more than the rows read
     external_links: bool = False
+    _cleaned: list[list[str]] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def cleaned(self, upto: int | None = None) -> list[list[str]]:
+        """The rows with every cell clean()ed, at least the first upto of them (the list may hold more: index or
+        slice it as rows). A cell is looked at up to five times (header search, sender block, the row, its
+        contact line, the unknown columns): each is cleaned once here, through a dict of the values met
+        (_CLEANED), not a call of clean() per cell. Rows are cleaned as far as asked only: a sheet without a
+        header is not cleaned down to its 20,000th row."""
+        n = len(self.rows) if upto is None else min(upto, len(self.rows))
+        done = self._cleaned
+        if len(done) < n:
+            memo = _CLEANED
+            done.extend([memo[v] for v in row] for row in self.rows[len(done):n])
+        return done
 
 
 @dataclass
@@ -85,6 +125,9 @@ class ReportFile:
     layout: str = "unknown"             # template / other / unrecognised
     sheets: list[str] = field(default_factory=list)
     has_report_column: bool = False     # 報告（○） column present: rows without ○ and without 取組 are not reports
+    # the rows read (raw_schema's fields) while they are not yet in result.accepted: read_report_rows() leaves
+    # them here, for validate_reports() to make one frame of the rows of many files
+    rows: list[dict] | None = field(default=None, repr=False)
 
     @property
     def path(self) -> str:
@@ -169,22 +212,41 @@ def _fill_merged(sheet, rows: list[list]) -> None:
 
 
 # --- header --------------------------------------------------------------------------------------
-_ALIASES: dict[int, tuple[ReportKind, dict[str, str], dict[str, str | None]]] = {}
 _BRACKETED = re.compile(r"[(（][^)）]*[)）]")
 
 
-def _fields_of(kind: ReportKind) -> Callable[[str], str | None]:
-    """Cell text -> field of kind (None: not a label of it). The alias map is built once per kind, and each
-    cell's answer kept: the first rows of ~1,900 reports nationally are looked at as header candidates, and
-    their cells (labels, ○, municipality names) repeat."""
-    hit = _ALIASES.get(id(kind))
-    if hit is None or hit[0] is not kind:
-        aliases: dict[str, str] = {}
-        for col in kind.columns:
-            for label in (col.label, *col.aliases):
-                aliases.setdefault(header_key(label), col.field)
-        hit = _ALIASES[id(kind)] = (kind, aliases, {})
-    _, aliases, seen = hit
+@dataclass
+class _HeaderWords:
+    """What match_header needs of a kind, built once per kind."""
+    field_of: Callable[[str], str | None]
+    by_field: dict[str, Column]
+    template_labels: set[str]
+    # matches a text holding, for each required field, every character of one of its labels and aliases
+    could_name: re.Pattern
+
+    def could_name_required(self, text: str) -> bool:
+        """False when the cells of a row (or of two rows), joined in text, cannot name every required field:
+        each label a header row yields is a cell, or two cells of the row and the row under it joined, and a
+        label names a field only when what remains of it (spaces, ※ notes and bracketed parts dropped) is one
+        of the field's labels or aliases, so every character of that alias is in text."""
+        return self.could_name.match(text) is not None
+
+
+_HEADER_WORDS: dict[int, tuple[ReportKind, _HeaderWords]] = {}
+
+
+def _header_words(kind: ReportKind) -> _HeaderWords:
+    """Cell text -> field of kind (None: not a label of it) and the rest, built once per kind; each cell's
+    answer is kept: the first rows of ~1,900 reports nationally are looked at as header candidates, and their
+    cells (labels, ○, municipality names) repeat."""
+    hit = _HEADER_WORDS.get(id(kind))
+    if hit is not None and hit[0] is kind:
+        return hit[1]
+    aliases: dict[str, str] = {}
+    for col in kind.columns:
+        for label in (col.label, *col.aliases):
+            aliases.setdefault(header_key(label), col.field)
+    seen: dict[str, str | None] = {}
 
     def field_of(label: str) -> str | None:
         if label not in seen:
@@ -194,21 +256,36 @@ def _fields_of(kind: ReportKind) -> Callable[[str], str | None]:
             # 医療機関名（正式名称） -> 医療機関名
             seen[label] = None if not k else aliases[k] if k in aliases else aliases.get(_BRACKETED.sub("", k))
         return seen[label]
-    return field_of
+    # one lookahead per character (in any order), one alternative per alias, one group per required field: a
+    # pattern tried at the start of the text, in C (~80,000 rows and pairs of rows are tried nationally)
+    groups = []
+    for req in kind.required:
+        sets = {frozenset(k) for k, f in aliases.items() if f == req}
+        # 医療機関名称 needs nothing 名称 does not: only the smallest sets are worth trying
+        smallest = sorted("".join(sorted(a)) for a in sets if not any(b < a for b in sets))
+        groups.append("(?:" + "|".join("".join(f"(?=.*{re.escape(ch)})" for ch in chars) for chars in smallest) + ")")
+    words = _HeaderWords(field_of, {c.field: c for c in kind.columns},
+                         {clean(c.label) for c in kind.template_columns()}, re.compile("".join(groups), re.DOTALL))
+    _HEADER_WORDS[id(kind)] = (kind, words)
+    return words
 
 
 def match_header(grid: Grid, kind: ReportKind) -> HeaderMatch | None:
-    field_of = _fields_of(kind)
-    by_field = {c.field: c for c in kind.columns}
+    words = _header_words(kind)
+    field_of, by_field = words.field_of, words.by_field
     best: tuple[int, HeaderMatch] | None = None
-    template_labels = {clean(c.label) for c in kind.template_columns()}
-    # each candidate row is looked at three times (alone, over the next, under the previous): clean it once
-    cleaned = [[clean(v) for v in row] for row in grid.rows[:MAX_HEADER_SEARCH + 1]]
+    # each candidate row is looked at three times (alone, over the next, under the previous): cleaned once
+    cleaned = grid.cleaned(MAX_HEADER_SEARCH + 1)[:MAX_HEADER_SEARCH + 1]
+    # most rows searched are data, title or sender rows: those whose characters cannot spell a required
+    # field's label (alone or with the next row) are passed over without building their labels
+    texts = ["".join(row) for row in cleaned]
     for r in range(min(MAX_HEADER_SEARCH, len(grid.rows))):
         row = cleaned[r]
         below = cleaned[r + 1] if r + 1 < len(cleaned) else []
         for depth in (1, 2):
             if depth == 2 and not any(below):
+                continue
+            if not words.could_name_required(texts[r] if depth == 1 else texts[r] + texts[r + 1]):
                 continue
             labels = _labels(row, below if depth == 2 else None)
             cols: dict[int, str] = {}
@@ -226,7 +303,7 @@ def match_header(grid: Grid, kind: ReportKind) -> HeaderMatch | None:
             if len(data_fields) < 2:
                 continue
             score = len(data_fields) * 10 - depth  # a second row must add fields to be worth it
-            is_template = {v for v in row if v} >= template_labels and depth == 1
+            is_template = {v for v in row if v} >= words.template_labels and depth == 1
             m = HeaderMatch(r, depth, cols, unknown, is_template)
             if best is None or score > best[0]:
                 best = (score, m)
@@ -260,37 +337,41 @@ def _labels(row: list[str], below: list[str] | None) -> dict[int, str]:
 
 
 _LABEL_OF = {header_key(lab): f for f, labs in SENDER_LABELS.items() for lab in labs}
+# a label (and the label part of `記入者：…`, `TEL 019-…`) begins a cell: whatever begins with another character
+# is no label (most cells _labelled is asked about are a data row's first value)
+_LABEL_FIRST = frozenset(k[0] for k in _LABEL_OF)
 # words a data row holds as values (運営主体の種別 市町村, 医師会): alone in a cell under the header they label nothing
 _VALUE_WORDS = {header_key(w) for w in ("市町村", "医師会")}
 _LABEL_COLON = re.compile(r"^([^:：]{1,12})[:：]\s*(.*)$")
 _LABEL_SPACE = re.compile(r"^(\S{1,12}?)(?:\s+|(?=[+(\d]))(.+)$")
 
 
-def _labelled(row: list, c: int, in_table: bool = False) -> tuple[str, str] | None:
-    """(field, value) when cell c is a sender/contact label: `記入者：岩手 太郎` in one cell, a contact label and
-    its value (`TEL 019-…`, `担当者 盛岡 花子`), or the label alone with the value in the next filled cell
-    (`担当者 | 盛岡 花子`). None when it is no label."""
-    t = clean(row[c])
-    if not t:
+def _labelled(row: list[str], c: int, in_table: bool = False) -> tuple[str, str] | None:
+    """(field, value) when cell c of a clean()ed row is a sender/contact label: `記入者：岩手 太郎` in one cell,
+    a contact label and its value (`TEL 019-…`, `担当者 盛岡 花子`), or the label alone with the value in the
+    next filled cell (`担当者 | 盛岡 花子`). None when it is no label."""
+    t = row[c]
+    if not t or t[0] not in _LABEL_FIRST:
         return None
     m = _LABEL_COLON.match(t)
     if m and header_key(m.group(1)) in _LABEL_OF:
-        value = m.group(2).strip() or next((clean(x) for x in row[c + 1:] if clean(x)), "")
+        value = m.group(2).strip() or next((x for x in row[c + 1:] if x), "")
         return _LABEL_OF[header_key(m.group(1))], value
     m = _LABEL_SPACE.match(t)
     if m and _LABEL_OF.get(header_key(m.group(1))) in PERSONAL_FIELDS:
         return _LABEL_OF[header_key(m.group(1))], m.group(2).strip()
     k = header_key(t)
     if k in _LABEL_OF and not (in_table and k in _VALUE_WORDS):
-        return _LABEL_OF[k], next((clean(x) for x in row[c + 1:] if clean(x)), "")
+        return _LABEL_OF[k], next((x for x in row[c + 1:] if x), "")
     return None
 
 
 def _sender_block(grid: Grid, upto: int) -> dict[str, tuple[str, int]]:
     """Label: value pairs written above the table (医師会名 | 盛岡市医師会, or 記入者：岩手太郎 in one cell)."""
     found: dict[str, tuple[str, int]] = {}
+    cleaned = grid.cleaned(upto)
     for r in range(min(upto, len(grid.rows))):
-        row = grid.rows[r]
+        row = cleaned[r]
         for c in range(len(row)):
             hit = _labelled(row, c)
             if hit and hit[1]:
@@ -312,14 +393,24 @@ def _keep_sender(rep: ReportFile, f: str, value: str, sheet: str | None, row: in
 
 # --- reading one report --------------------------------------------------------------------------
 def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
-    """Read and validate one returned report. Never raises: an unreadable file is one finding."""
+    """Read one returned report; its rows in result.accepted, not yet validated (validate_reports). Never
+    raises: an unreadable file is one finding."""
+    rep = read_report_rows(path, kind, pref_code)
+    if rep.rows is not None:
+        rep.result.accepted, rep.rows = pl.DataFrame(rep.rows, schema=raw_schema(kind.kind)), None
+    return rep
+
+
+def read_report_rows(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
+    """read_report, the rows of a file that was read left in ReportFile.rows: validate_reports makes one frame
+    of the rows of all the files it is given (a frame per file cost ~0.25 ms, ~0.5 s nationally)."""
     schema = raw_schema(kind.kind)
     try:
         grids = read_grids(path)
     except (UnreadableReport, OSError) as exc:
         return ReportFile(kind, pref_code, failed_file(f"{kind.kind}_report", path, "report_unreadable", str(exc),
                                                        empty_schema=schema), layout="unrecognised")
-    rep = ReportFile(kind, pref_code, ReadResult(f"{kind.kind}_report", str(path), pl.DataFrame(schema=schema)))
+    rep = ReportFile(kind, pref_code, ReadResult(f"{kind.kind}_report", str(path), no_rows(kind.kind)))
     res = rep.result
     records: list[dict] = []
     other_data_sheets = []
@@ -343,8 +434,9 @@ def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
         rep.layout = "template" if m.template and rep.layout in ("unknown", "template") else "other"
         for f, (value, row) in _sender_block(grid, m.start).items():
             _keep_sender(rep, f, value, grid.sheet, row)
+        below = grid.cleaned(m.data_start + 200)[m.data_start:m.data_start + 200]
         for c, label in m.unknown:
-            if any(clean(r[c]) for r in grid.rows[m.data_start:m.data_start + 200] if c < len(r)):
+            if any(r[c] for r in below if c < len(r)):
                 res.findings.append(finding(path, grid.sheet, grid.row_numbers[m.start], label, None,
                                             "column_not_read",
                                             f"列「{label}」は調査項目にないため読みませんでした。必要な内容は備考欄に書いてください。",
@@ -365,8 +457,8 @@ def read_report(path: Path, kind: ReportKind, pref_code: str) -> ReportFile:
     if res.rows_in == 0:
         res.findings.append(finding(path, None, None, None, None, "no_rows",
                                     "見出しの下に記入された行がありません。報告する医療機関・拠点を記入してください。", "warning"))
-    # validated later, with every other file of the prefecture in one pandera call: validate_reports()
-    res.accepted = pl.DataFrame(records, schema=schema)
+    # made a frame and validated later, with the rows of every other file in one pandera call: validate_reports()
+    rep.rows = records
     return rep
 
 
@@ -387,16 +479,26 @@ def _garbled(grids: list[Grid]) -> bool:
 
 def validate_reports(reps: list[ReportFile], kind: ReportKind) -> None:
     """pandera, lazily, over the rows of all these files at once (of one prefecture or of many); each file keeps
-    its passing rows and gets its own findings (row numbers as the sender sees them)."""
-    reps = [r for r in reps if r.result.status == "read" and r.result.accepted.height]
-    done = validate_each([r.result.accepted for r in reps], MODELS[kind.kind], [r.path for r in reps])
-    for r, (ok, found) in zip(reps, done):
+    its passing rows and gets its own findings (row numbers as the sender sees them). The rows read_report_rows
+    left in ReportFile.rows become one frame, each file's accepted rows a slice of it."""
+    reps = [r for r in reps if r.result.status == "read"]
+    pending = [r for r in reps if r.rows is not None]
+    framed = [r for r in reps if r.rows is None and r.result.accepted.height]
+    if pending:
+        whole = pl.DataFrame([row for r in pending for row in r.rows], schema=raw_schema(kind.kind))
+        heights = [len(r.rows) for r in pending]
+        done = validate_stacked(whole, heights, MODELS[kind.kind], [r.path for r in pending])
+        for r, (ok, found) in zip(pending, done):
+            r.result.findings.extend(found)
+            r.result.accepted, r.rows = ok, None
+    done = validate_each([r.result.accepted for r in framed], MODELS[kind.kind], [r.path for r in framed])
+    for r, (ok, found) in zip(framed, done):
         r.result.findings.extend(found)
         r.result.accepted = ok
 
 
 def _looks_like_table(grid: Grid) -> bool:
-    return sum(1 for r in grid.rows[:200] if sum(1 for v in r if clean(v)) >= 3) >= 3
+    return sum(1 for r in grid.cleaned(200)[:200] if sum(1 for v in r if v) >= 3) >= 3
 
 
 def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_code: str, rep: ReportFile,
@@ -411,28 +513,29 @@ def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_co
                                     "too_many_rows", f"{MAX_ROWS:,}行を超える部分は読みませんでした" +
                                     (f"（シートの最終行は{grid.last_row:,}行目）。" if grid.last_row else "。"), "warning"))
         rows = rows[:MAX_ROWS]
+    texts = grid.cleaned(m.data_start + len(rows))[m.data_start:m.data_start + len(rows)]
     # trailing empty rows of a template are not rows the sender wrote: don't count them
     # (the template's pre-numbered No. column alone does not make a row; a note under the table does)
-    last = max((i for i, r in enumerate(rows)
-                if any(clean(v) and not (m.columns.get(c) == "no" and clean(v).isdigit())
-                       for c, v in enumerate(r))), default=-1)
+    last = next((i for i in range(len(texts) - 1, -1, -1) if _first_written(texts[i], m) is not None), -1)
+    in_order = [f for _, f in sorted(data_cols.items())]
     for i, cells in enumerate(rows[:last + 1]):
+        row = texts[i]
         rownum = grid.row_numbers[m.data_start + i]
         res.rows_in += 1
-        if _contact_row(cells, m, grid.sheet, rownum, rep):
+        if _contact_row(row, m, grid.sheet, rownum, rep):
             res.skipped_blank += 1
             continue
-        values = {f: clean(cells[c]) if c < len(cells) else "" for c, f in data_cols.items()}
+        values = {f: row[c] if c < len(row) else "" for c, f in data_cols.items()}
         if not any(values.values()):
             res.skipped_blank += 1
             continue
-        first = next((values[f] for c, f in sorted(data_cols.items()) if values[f]), "")
+        first = next((values[f] for f in in_order if values[f]), "")
         if _NOTE_START.match(first):
             res.skipped_blank += 1
             continue
         _row_notes(grid, rownum, cells, data_cols, by_field, path, res)
         for c, f in personal_cols.items():
-            v = clean(cells[c]) if c < len(cells) else ""
+            v = row[c] if c < len(row) else ""
             if v:
                 rep.contacts.append({"field": f, "value": v, "sheet": grid.sheet, "row": rownum})
         rec = {f: (values.get(f) or None) for f in RAW_FIELDS[kind.kind]}
@@ -442,11 +545,16 @@ def _read_rows(grid: Grid, m: HeaderMatch, kind: ReportKind, path: Path, pref_co
         records.append(rec)
 
 
-def _contact_row(cells: list, m: HeaderMatch, sheet: str | None, rownum: int, rep: ReportFile) -> bool:
+def _first_written(row: list[str], m: HeaderMatch) -> int | None:
+    """The first filled cell of a clean()ed row, the template's pre-numbered No. column not counted."""
+    columns = m.columns
+    return next((c for c, v in enumerate(row) if v and not (columns.get(c) == "no" and v.isdigit())), None)
+
+
+def _contact_row(cells: list[str], m: HeaderMatch, sheet: str | None, rownum: int, rep: ReportFile) -> bool:
     """A contact line under (or between) the rows — `記入者：岩手 太郎`, `担当者 | 盛岡 花子`, `TEL 019-…` —
-    is no data row: its values are kept as the sender block's are, for the return letter only."""
-    first = next((c for c, v in enumerate(cells)
-                  if clean(v) and not (m.columns.get(c) == "no" and clean(v).isdigit())), None)
+    is no data row: its values are kept as the sender block's are, for the return letter only. cells: clean()ed."""
+    first = _first_written(cells, m)
     if first is None or _labelled(cells, first, in_table=True) is None:
         return False
     for c in range(first, len(cells)):
@@ -472,11 +580,15 @@ def _row_notes(grid: Grid, rownum: int, cells: list, data_cols: dict[int, str], 
             return
 
 
+_CODE_SEPARATORS = re.compile(r"[\s,.\-‐−―ー－]")
+_TEN_DIGITS = re.compile(r"\d{10}")
+
+
 def normalise_inst_code(value: str, pref_code: str) -> str:
     """10 digits as written (separators dropped), or the 7-digit 医療機関番号 (01,1047,8) completed with the
     prefecture and 医科 (1). Anything else is returned as written, for the check to name it."""
-    digits = re.sub(r"[\s,.\-‐−―ー－]", "", clean(value))
-    if re.fullmatch(r"\d{10}", digits):
+    digits = _CODE_SEPARATORS.sub("", clean(value))
+    if _TEN_DIGITS.fullmatch(digits):
         return digits
     n7 = codes.parse_inst_number(value)
     if n7:

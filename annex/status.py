@@ -20,23 +20,30 @@ def status_symbol() -> pl.Expr:
 
 def shien_status(notifications: pl.DataFrame) -> pl.DataFrame:
     """One row per institution that has any notification."""
+    return _shien_status(notifications).collect()
+
+
+def _shien_status(notifications: pl.DataFrame) -> pl.LazyFrame:
+    """shien_status as one query: run per prefecture by the reports stage, its dozen steps were as many
+    collects (~4 ms a prefecture against ~2 ms)."""
     if notifications.height == 0:
-        return pl.DataFrame(schema=STATUS_COLUMNS)
+        return pl.LazyFrame(schema=STATUS_COLUMNS)
     sym = pl.col("symbol")
-    shien = (notifications.filter(sym.str.contains(SHIEN_PATTERN))
+    rows = notifications.lazy()
+    shien = (rows.filter(sym.str.contains(SHIEN_PATTERN))
              .with_columns((sym.str.slice(3) + sym).alias("_order"))
              .sort(["inst_code", "_order"])
              .group_by("inst_code", maintain_order=True).first()
              .select("inst_code", sym.str.slice(0, 3).alias("shien_kind"), sym.str.slice(3).alias("shien_type"),
                      sym.alias("shien_symbol")))
-    flags = notifications.group_by("inst_code").agg(
+    flags = rows.group_by("inst_code").agg(
         (sym == "在後病").any().alias("kouhou_byoin"), sym.str.starts_with("在医総管").any().alias("zaiisoukan"))
     return (flags.join(shien, on="inst_code", how="left")
             .select(list(STATUS_COLUMNS)).sort("inst_code"))
 
 
 def institutions_with_status(institutions: pl.DataFrame, notifications: pl.DataFrame) -> pl.DataFrame:
-    """Institutions of the reference data with their status columns (null/false when none)."""
-    st = shien_status(notifications)
-    return (institutions.join(st, on="inst_code", how="left")
-            .with_columns(pl.col("kouhou_byoin").fill_null(False), pl.col("zaiisoukan").fill_null(False)))
+    """Institutions of the reference data (in their order) with their status columns (null/false when none)."""
+    return (institutions.lazy().join(_shien_status(notifications), on="inst_code", how="left", maintain_order="left")
+            .with_columns(pl.col("kouhou_byoin").fill_null(False), pl.col("zaiisoukan").fill_null(False))
+            .collect())

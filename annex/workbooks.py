@@ -215,8 +215,9 @@ def _inspect(read: _Parts) -> XlsxInfo:
                 continue
             rows = set()
             for xml in read.tags(member):
-                rows.update(int(r.group(1)) for h in _HIDDEN_ROW.finditer(xml)
-                            if (r := _ROW_NUMBER.search(h.group(0))))
+                if 'hidden="' in xml:   # the pattern is run only where a row can be hidden (a substring search)
+                    rows.update(int(r.group(1)) for h in _HIDDEN_ROW.finditer(xml)
+                                if (r := _ROW_NUMBER.search(h.group(0))))
                 if _EXTERNAL_FORMULA.search(xml):
                     info.external_links = True
             if rows:

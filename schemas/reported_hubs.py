@@ -19,6 +19,37 @@ def _date_or_none(v: str) -> dt.date | None:
         return None
 
 
+# what each check asks of one value (each_distinct keeps their answers from call to call)
+def _hub_kind_readable(v: str) -> bool:
+    return hub_kind(v) is not None
+
+
+def _operator_kind_readable(v: str) -> bool:
+    return operator_kind(v) is not None
+
+
+def _date_readable(v: str) -> bool:
+    return _date_or_none(v) is not None
+
+
+def _date_in_range(v: str) -> bool:
+    d = _date_or_none(v)
+    return d is None or EARLIEST_START <= d <= LATEST_START
+
+
+def _yes_no_readable(v: str) -> bool:
+    return yes_no(v) is not None
+
+
+def _numbers_readable(v: str) -> bool:
+    return torikumi_numbers(v, 5) is not None
+
+
+def _numbers_in_range(v: str) -> bool:
+    nums = torikumi_numbers(v, 5)
+    return nums is None or all(1 <= n <= 5 for n in nums)
+
+
 class ReportedHub(pa.DataFrameModel):
     source_row: int = pa.Field(ge=1)
     name: str = pa.Field(nullable=True, title="拠点の名称")
@@ -56,44 +87,38 @@ class ReportedHub(pa.DataFrameModel):
               description="拠点の種別は 病院・診療所・訪問看護事業所・地域医師会等関係団体・保健所・市町村・地域包括支援センター"
                           " から選んでください。")
     def _hub_kind(cls, data):
-        return each_distinct(data, lambda v: hub_kind(v) is not None)
+        return each_distinct(data, _hub_kind_readable)
 
     @pa.check("operator_kind", name="operator_kind_allowed",
               description="運営主体の種別は、指針が定める 病院・診療所・訪問看護事業所・地域医師会等関係団体・保健所・市町村"
                           "（地域包括支援センターを含む）のいずれかです。")
     def _operator_kind(cls, data):
-        return each_distinct(data, lambda v: operator_kind(v) is not None)
+        return each_distinct(data, _operator_kind_readable)
 
     @pa.check("start", name="start_date_readable",
               description="開始時期は 令和6年4月・R6.4・H28年度・2016/4 のように記入してください。")
     def _start(cls, data):
-        return each_distinct(data, lambda v: _date_or_none(v) is not None)
+        return each_distinct(data, _date_readable)
 
     @pa.check("start", name="start_date_in_range",
               description="開始時期が平成元年より前か、2040年より後になっています。年を確認してください。")
     def _start_range(cls, data):
-        def ok(v: str) -> bool:
-            d = _date_or_none(v)
-            return d is None or EARLIEST_START <= d <= LATEST_START
-        return each_distinct(data, ok)
+        return each_distinct(data, _date_in_range)
 
     @pa.check("same_as_program", "same_as_institution", "torikumi_1", "torikumi_2", "torikumi_3", "torikumi_4",
               "torikumi_5", name="yes_or_blank", description=_YESNO)
     def _yes(cls, data):
-        return each_distinct(data, lambda v: yes_no(v) is not None)
+        return each_distinct(data, _yes_no_readable)
 
     @pa.check("torikumi_list", name="torikumi_numbers",
               description="取組事項は番号で記入してください（例: 1,2,4 または ①②④）。")
     def _numbers(cls, data):
-        return each_distinct(data, lambda v: torikumi_numbers(v, 5) is not None)
+        return each_distinct(data, _numbers_readable)
 
     @pa.check("torikumi_list", name="torikumi_in_range",
               description="取組事項の番号は1〜5です。")
     def _range(cls, data):
-        def ok(v: str) -> bool:
-            nums = torikumi_numbers(v, 5)
-            return nums is None or all(1 <= n <= 5 for n in nums)
-        return each_distinct(data, ok)
+        return each_distinct(data, _numbers_in_range)
 
     class Config:
         strict = False

@@ -10,6 +10,24 @@ from schemas._checks import each_distinct, not_longer_than
 _YESNO = "○ か空欄で記入してください（○・〇・✓・1・はい・有 も○として読みます）。"
 
 
+# what each check asks of one value (each_distinct keeps their answers from call to call)
+def _type_readable(v: str) -> bool:
+    return institution_type(v) is not None
+
+
+def _yes_no_readable(v: str) -> bool:
+    return yes_no(v) is not None
+
+
+def _numbers_readable(v: str) -> bool:
+    return torikumi_numbers(v, 6) is not None
+
+
+def _numbers_in_range(v: str) -> bool:
+    nums = torikumi_numbers(v, 6)
+    return nums is None or all(1 <= n <= 6 for n in nums)
+
+
 class ReportedInstitution(pa.DataFrameModel):
     source_row: int = pa.Field(ge=1)
     name: str = pa.Field(nullable=True, title="医療機関名")
@@ -39,30 +57,27 @@ class ReportedInstitution(pa.DataFrameModel):
               description="医療機関コードは10桁（都道府県2桁＋点数表1桁＋医療機関番号7桁）で、最後の検査数字が合っている必要があります。"
                           "分からない場合は空欄にしてください（名称で照合します）。")
     def _inst_code(cls, data):
-        return each_distinct(data, lambda v: codes.inst_code_check_ok(v))
+        return each_distinct(data, codes.inst_code_check_ok)
 
     @pa.check("reported_type", name="reported_type_vocabulary",
               description="種別は一覧から選んでください（支援病1〜3・支援診1〜3・届出なし）。")
     def _type(cls, data):
-        return each_distinct(data, lambda v: institution_type(v) is not None)
+        return each_distinct(data, _type_readable)
 
     @pa.check("torikumi_1", "torikumi_2", "torikumi_3", "torikumi_4", "torikumi_5", "torikumi_6", "report",
               name="yes_or_blank", description=_YESNO)
     def _yes(cls, data):
-        return each_distinct(data, lambda v: yes_no(v) is not None)
+        return each_distinct(data, _yes_no_readable)
 
     @pa.check("torikumi_list", name="torikumi_numbers",
               description="取組事項は番号で記入してください（例: 1,2,4 または ①②④）。")
     def _numbers(cls, data):
-        return each_distinct(data, lambda v: torikumi_numbers(v, 6) is not None)
+        return each_distinct(data, _numbers_readable)
 
     @pa.check("torikumi_list", name="torikumi_in_range",
               description="取組事項の番号は1〜6です。")
     def _range(cls, data):
-        def ok(v: str) -> bool:
-            nums = torikumi_numbers(v, 6)
-            return nums is None or all(1 <= n <= 6 for n in nums)
-        return each_distinct(data, ok)
+        return each_distinct(data, _numbers_in_range)
 
     class Config:
         strict = False

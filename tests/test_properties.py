@@ -55,6 +55,20 @@ def test_clean_never_raises_and_is_idempotent(v):
 
 
 @SETTINGS
+@given(st.one_of(ANY_TEXT, st.lists(st.characters(), max_size=6).map("".join)))
+def test_clean_is_nfkc_character_by_character(s):
+    """clean() leaves a text already in NFKC as it is instead of normalising it character by character: the same
+    result (circled digits kept, invisible characters removed, spaces collapsed) as doing it every time."""
+    import re
+    import unicodedata
+    from annex.report_layout import CIRCLED, INVISIBLE
+    by_character = "".join(ch if ch in CIRCLED else unicodedata.normalize("NFKC", ch) for ch in s)
+    expected = re.sub(r"\s+", " ", INVISIBLE.sub("", by_character)).strip()
+    if s.isascii() and s.isprintable():
+        expected = " ".join(s.split())
+    assert clean(s) == expected
+
+@SETTINGS
 @given(ANY_TEXT)
 def test_normalise_symbol_idempotent(s):
     once = normalise_symbol(s)

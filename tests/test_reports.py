@@ -446,6 +446,114 @@ def test_validate_each_is_validating_each_frame_alone():
     assert {f["source_file"] for _, found in together for f in found} == {"b.xlsx", "c.csv", "d.xlsx"}
 
 
+
+def test_validate_stacked_is_validating_each_frame_alone():
+    """Rows made one frame first (validate_reports: the rows of a batch's files) give each file what validating it
+    alone gives; a file without rows gets no finding and no pandera call is made when no file has rows."""
+    from annex.findings import validate, validate_stacked
+    from annex.reports import raw_schema
+    from schemas.reported_institutions import ReportedInstitution
+    schema = raw_schema("ishikai")
+
+    def rows(*named):
+        return [{**dict.fromkeys(schema), "source_file": "x", "source_sheet": "入力", **r} for r in named]
+    parts = [rows({"source_row": 5, "name": "遠山病院", "inst_code": TOYAMA[0], "torikumi_1": "○"}),
+             [],
+             rows({"source_row": 5, "name": "川久保病院", "inst_code": "0310113997"},   # check digit wrong
+                  {"source_row": 6, "name": "", "torikumi_2": "たぶん"},               # name missing, not ○/blank
+                  {"source_row": 7, "name": TSUNAGI, "reported_type": "支援病3"}),
+             rows({"source_row": 9, "name": None, "reported_type": "?"})]
+    files = ["a.xlsx", "empty.xlsx", "b.csv", "c.xlsx"]
+    whole = pl.DataFrame([r for part in parts for r in part], schema=schema)
+    stacked = validate_stacked(whole, [len(p) for p in parts], ReportedInstitution, files)
+    for (ok, found), part, file in zip(stacked, parts, files):
+        alone = pl.DataFrame(part, schema=schema)
+        alone_ok, alone_found = validate(alone, ReportedInstitution, file) if part else (alone, [])
+        assert ok.equals(alone_ok) and ok.schema == alone.schema
+        assert sorted(map(repr, found)) == sorted(map(repr, alone_found))
+    assert [ok.height for ok, _ in stacked] == [1, 0, 1, 0]
+    assert {(f["row"], f["rule"]) for f in stacked[2][1]} == {
+        (5, "inst_code_check_digit"), (6, "name_required"), (6, "yes_or_blank")}
+    with pytest.MonkeyPatch.context() as mp:   # no rows at all: no pandera call
+        mp.setattr(ReportedInstitution, "validate", lambda *a, **k: pytest.fail("validated no rows"))
+        none = validate_stacked(pl.DataFrame(schema=schema), [0, 0], ReportedInstitution, ["a", "b"])
+    assert [(ok.height, ok.schema == whole.schema, found) for ok, found in none] == [(0, True, [])] * 2
+
+
+def test_each_distinct_asks_each_value_once():
+    """A per-value check sees each distinct value once, in one call or over many (a national run validates ~20
+    batches of prefectures): null passes, every other row gets its value's verdict."""
+    from types import SimpleNamespace
+    from schemas._checks import each_distinct
+    asked = []
+
+    def ok(v: str) -> bool:
+        asked.append(v)
+        return v.startswith("○")
+
+    def check(values):
+        data = SimpleNamespace(lazyframe=pl.LazyFrame({"x": values}, schema={"x": pl.String}), key="x")
+        return each_distinct(data, ok).collect().to_series().to_list()
+    assert check(["○", None, "×", "○", "○a", "×"]) == [True, True, False, True, True, False]
+    assert check(["×", "ok", None, "○"]) == [False, False, True, True]
+    assert sorted(asked) == sorted(["○", "×", "○a", "ok"])
+
+def test_grid_cells_cleaned_once_as_clean_does():
+    """Grid.cleaned() gives clean() of every cell, whatever the cells' types (the values met are kept in one dict
+    for every sheet: equal values of different types must clean alike), and only the rows asked for."""
+    import datetime as dt
+    from annex.report_layout import clean
+    rows = [[True, 1, 1.0, "1", "１"], [False, 0, 0.0, -0.0, None, ""], [1.5, "1.5", dt.date(2024, 4, 1),
+            dt.datetime(2024, 4, 1, 9, 30), dt.time(9, 30), dt.timedelta(days=2)],
+            ["　岩手\u200b 太郎\n", "①", "ｶﾞ", "㈱", float("nan"), 10**20, 1e20]]
+    for order in (rows, rows[::-1], [r[::-1] for r in rows]):
+        g = Grid("s", [list(r) for r in order], list(range(1, len(order) + 1)))
+        assert g.cleaned(2)[:2] == [[clean(v) for v in r] for r in order[:2]]
+        assert len(g.cleaned(2)) == 2                                   # not further than asked
+        assert g.cleaned() == [[clean(v) for v in r] for r in order]
+
+
+def test_header_search_passes_over_rows_that_cannot_name_a_required_field():
+    """match_header looks only at rows (and pairs of rows) whose characters could spell a required field's
+    label: the result is what looking at every row gives, on rows of labels cut and joined in every way."""
+    import random
+    from annex import reports
+    pieces = ["医療機関", "名", "名称", "医療機関名", "(正式名称)", "（必須）", "拠点", "の名称", "コード", "医療機関コード",
+              "所在市町村", "取組", "取組事項", "①", "②", "(1)", "（２）", "1", "○", "種別", "No.", "※注", "報告",
+              "事業区域", "運営主体", "開始時期", "盛岡市", "遠山病院", "", "", "", "記入者：岩手 太郎", "施設", "機関"]
+    rng = random.Random(7)
+    for _ in range(400):
+        grid_rows = [[rng.choice(pieces) + (rng.choice(pieces) if rng.random() < 0.3 else "")
+                      for _ in range(rng.randint(0, 7))] for _ in range(rng.randint(1, 8))]
+        for kind in (ISHIKAI, SHICHOSON):
+            fast = match_header(Grid("s", [list(r) for r in grid_rows], list(range(1, len(grid_rows) + 1))), kind)
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(reports._HeaderWords, "could_name_required", lambda self, text: True)
+                every = match_header(Grid("s", [list(r) for r in grid_rows], list(range(1, len(grid_rows) + 1))), kind)
+            assert fast == every, (kind.kind, grid_rows)
+
+
+def test_contact_labels_found_by_their_first_character():
+    """_labelled passes over a cell whose first character begins no sender/contact label: it finds what it
+    finds when it looks at every cell."""
+    from annex import reports
+    from annex.report_layout import SENDER_LABELS, clean
+
+    class Everything:
+        def __contains__(self, _):
+            return True
+    labels = [lab for labs in SENDER_LABELS.values() for lab in labs]
+    cells = [f"{lab}{sep}{value}" for lab in labels for sep in ("", "：", ":", " ", "　", "（必須）:") for value in ("", "岩手 太郎", "019-123")]
+    cells += ["岩手 太郎", "019-123-4567", "遠山病院", "※記入者：", "(必須)", "医療法人 遠山病院", "TEL", "メール aa@b.jp"]
+    for cell in cells:
+        row = [clean(cell), "", clean("盛岡 花子")]
+        for in_table in (False, True):
+            found = reports._labelled(row, 0, in_table)
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(reports, "_LABEL_FIRST", Everything())
+                assert found == reports._labelled(row, 0, in_table), cell
+    assert reports._labelled([clean("記入者：岩手 太郎")], 0) == ("contact_person", "岩手 太郎")
+
 def test_reports_of_many_prefectures_is_each_read_alone():
     """The national path validates several prefectures' reports together: each gets what it gets alone."""
     prefs = pipeline.select_prefectures(RAW, None)
