@@ -22,7 +22,8 @@ from python_calamine import SheetVisibleEnum
 
 from annex import codes, text, workbooks
 from annex.csvio import EncodingError, decode_detail
-from annex.findings import ReadResult, failed_file, finding, validate_each, validate_stacked
+from annex.findings import ReadResult, failed_file, finding, validate_stacked
+from annex.frames import Memo
 from annex.report_layout import (INVISIBLE, ISHIKAI, PERSONAL_FIELDS, SENDER_LABELS, TEMPLATE_SHEETS,
                                  Column, ReportKind, clean, header_key)
 from schemas.reported_hubs import ReportedHub
@@ -56,21 +57,10 @@ def no_rows(kind: str) -> pl.DataFrame:
     return _NO_ROWS[kind].clear()
 
 
-class _CleanMemo(dict):
-    """clean() of each cell value, computed the first time the value is looked up. Equal cells clean equally
-    whatever their type (1, 1.0 and True are all "1"; a date never equals a datetime), so one dict serves every
-    kind of cell."""
-    LIMIT = 1 << 17   # values kept at most (then begun anew): ~45,000 distinct texts in the national reports
-
-    def __missing__(self, value) -> str:
-        if len(self) > self.LIMIT:
-            self.clear()
-        cleaned = self[value] = clean(value)
-        return cleaned
-
-
-# shared by every sheet: labels, ○, blanks and municipality names repeat across the 1,851 reports
-_CLEANED = _CleanMemo()
+# clean() of each cell value met, shared by every sheet: labels, ○, blanks and municipality names repeat across
+# the 1,851 reports (~45,000 distinct texts). Equal cells clean equally whatever their type (1, 1.0 and True are
+# all "1"; a date never equals a datetime), so one dict serves every kind of cell.
+_CLEANED = Memo(clean, 1 << 17)
 
 
 @dataclass
@@ -482,8 +472,10 @@ def validate_reports(reps: list[ReportFile], kind: ReportKind) -> None:
     its passing rows and gets its own findings (row numbers as the sender sees them). The rows read_report_rows
     left in ReportFile.rows become one frame, each file's accepted rows a slice of it."""
     reps = [r for r in reps if r.result.status == "read"]
+    for r in reps:
+        if r.rows is None and r.result.accepted.height:   # read by read_report: its frame's rows, the one path
+            r.rows = r.result.accepted.to_dicts()
     pending = [r for r in reps if r.rows is not None]
-    framed = [r for r in reps if r.rows is None and r.result.accepted.height]
     if pending:
         whole = pl.DataFrame([row for r in pending for row in r.rows], schema=raw_schema(kind.kind))
         heights = [len(r.rows) for r in pending]
@@ -491,10 +483,6 @@ def validate_reports(reps: list[ReportFile], kind: ReportKind) -> None:
         for r, (ok, found) in zip(pending, done):
             r.result.findings.extend(found)
             r.result.accepted, r.rows = ok, None
-    done = validate_each([r.result.accepted for r in framed], MODELS[kind.kind], [r.path for r in framed])
-    for r, (ok, found) in zip(framed, done):
-        r.result.findings.extend(found)
-        r.result.accepted = ok
 
 
 def _looks_like_table(grid: Grid) -> bool:

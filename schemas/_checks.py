@@ -6,18 +6,10 @@ from collections.abc import Callable
 
 import polars as pl
 
+from annex.frames import Memo
 
-class _Verdicts(dict):
-    """ok(value) of each value met so far (null passes), computed the first time a value is looked up."""
-    LIMIT = 1 << 16   # values kept per check at most (then begun anew): a report column repeats a few
 
-    def __init__(self, ok: Callable[[str], bool]):
-        super().__init__({None: True})
-        self.ok = ok
-
-    def __missing__(self, value: str) -> bool:
-        verdict = self[value] = bool(self.ok(value))
-        return verdict
+VERDICTS_KEPT = 1 << 16   # values kept per check at most (then begun anew): a report column repeats a few
 
 
 # per check function: the verdicts of every call, weakly held (a lambda made per call takes its own along)
@@ -35,8 +27,8 @@ def each_distinct(data, ok: Callable[[str], bool]) -> pl.LazyFrame:
     verdict is looked up in a dict: cheaper on a few thousand rows than polars' unique and is_in. Null passes,
     as in an element-wise check of a nullable column."""
     verdicts = _VERDICTS.get(ok)
-    if verdicts is None or len(verdicts) > _Verdicts.LIMIT:
-        verdicts = _VERDICTS[ok] = _Verdicts(ok)
+    if verdicts is None:
+        verdicts = _VERDICTS[ok] = Memo(lambda v: v is None or bool(ok(v)), VERDICTS_KEPT)
 
     def run(s: pl.Series) -> pl.Series:
         return pl.Series(s.name, list(map(verdicts.__getitem__, s.to_list())), dtype=pl.Boolean)

@@ -628,3 +628,20 @@ def test_a_city_named_for_an_institution_in_its_ward(iwate):
     assert not in_municipality("012025", "011002", ref.index)       # 函館市 is not in 札幌市
     assert not in_municipality("011011", "011029", ref.index)       # nor 中央区 in 北区
     assert not in_municipality(None, "011002", ref.index)
+
+
+def test_validate_reports_takes_read_report_frames_as_read_report_rows():
+    """validate_reports has one path: a file read by read_report (its rows already a frame) is validated as the
+    same file read by read_report_rows — the sample's reports, whose rows fail checks too."""
+    from annex.report_checks import REPORT_DIRS, report_paths
+    from annex.reports import read_report, read_report_rows, validate_reports
+    for kind, paths in report_paths(RAW / "03").items():
+        framed = [read_report(p, REPORT_DIRS[kind], "03") for p in paths]
+        listed = [read_report_rows(p, REPORT_DIRS[kind], "03") for p in paths]
+        read_only = sum(len(r.result.findings) for r in framed)
+        validate_reports(framed, REPORT_DIRS[kind])
+        validate_reports(listed, REPORT_DIRS[kind])
+        for a, b in zip(framed, listed):
+            assert a.rows is None and b.rows is None
+            assert a.result.accepted.equals(b.result.accepted) and a.result.findings == b.result.findings
+        assert sum(len(r.result.findings) for r in framed) > read_only   # the frames were validated
