@@ -30,7 +30,12 @@ TABLE_ORDER = ["notifications", "municipalities", "areas", "facilities", "instit
 BESIDE = "notifications"
 DB_NAME = "annex.duckdb"
 MEMORY_LIMIT = "400MB"   # for building the file (national: 1.5 M 名簿 rows); readers are not limited
-BUILD_CONFIG = {"memory_limit": MEMORY_LIMIT}
+# the file's storage format: DuckDB's default (v0.10.2, readable by every release since) compresses string columns
+# the old way, at ~0.2 s of CPU per text column of the 1.5 M notifications whatever it holds; the v1.3.0 format
+# builds that table in 1.6 s of CPU instead of 2.5 s, 23 MB instead of 26. Readers need DuckDB 1.3 or later
+# (the CLI installed with the project is the library's own version).
+STORAGE_VERSION = "v1.3.0"
+BUILD_CONFIG = {"memory_limit": MEMORY_LIMIT, "storage_compatibility_version": STORAGE_VERSION}
 # what `changes` compares with: these columns of the previous file's tables (empty when there is none, or
 # when the previous file is older than these columns)
 PREVIOUS = {
