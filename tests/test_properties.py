@@ -181,3 +181,65 @@ def test_column_wise_check_digit_equals_the_per_value_one(values):
     got = codes.inst_codes_check_ok(pl.Series("inst_code", values, dtype=pl.String))
     assert got.name == "inst_code" and got.dtype == pl.Boolean
     assert got.to_list() == [codes.inst_code_check_ok(v) for v in values]
+
+
+# 医療情報ネット facility files: the column-wise reader (facility_files._plain_records) against the row-by-row one
+_FIELD_TEXT = st.lists(st.one_of(
+    st.sampled_from(list('",  　\t\x1c\u3000\u00a0xX0１２-') + ["", "中央クリニック", "岩手県盛岡市内丸１−１", '""']),
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E), st.characters(min_codepoint=0x3040, max_codepoint=0x30FF),
+), max_size=4).map("".join)
+_FIELD_MESS = ["\r\n", "\n", "\r", "\ufeff", "\x00", "x" * 131073]   # line breaks, a stray BOM, NUL, an over-long field
+
+
+@st.composite
+def facility_csv(draw) -> bytes:
+    """A facility file as a publisher or a hand edit could leave it: the required header (and extra columns),
+    fields quoted or not, quotes, commas and line breaks inside them, blank lines, ragged rows, repeated IDs,
+    prefectures in and out of scope, CRLF or LF, a BOM or not."""
+    header = ["ID", "正式名称", "都道府県コード", "市区町村コード", "所在地"] + draw(st.sampled_from([[], ["合計病床数"], ["備考", "所在地座標（緯度）"]]))
+    rows = []
+    for k in range(draw(st.integers(0, 6))):
+        if draw(st.integers(0, 19)) == 0:
+            rows.append([])                                                    # a blank line
+            continue
+        fields = [draw(st.sampled_from(["0110", "0121", " 0110 ", "", "　"])),   # IDs that repeat, or none
+                  draw(_FIELD_TEXT), draw(st.sampled_from(["03", "39", "13", " 03", ""])),
+                  draw(st.sampled_from(["201", "2O1", ""])), draw(_FIELD_TEXT)]
+        fields += [draw(_FIELD_TEXT) for _ in header[5:]]
+        if draw(st.integers(0, 9)) == 0:   # nothing but spaces: blank to str.strip() (\x1c too, unlike Unicode)
+            fields = [draw(st.sampled_from(["", " ", "\x1c", "　", "\t"])) for _ in fields]
+        if draw(st.integers(0, 14)) == 0:
+            fields[draw(st.integers(0, len(fields) - 1))] += draw(st.sampled_from(_FIELD_MESS))
+        if draw(st.integers(0, 19)) == 0:
+            fields = fields[:draw(st.integers(0, len(fields) + 1))] + [""] * draw(st.integers(0, 1))   # ragged
+        rows.append(fields)
+
+    def cell(v: str) -> str:
+        quoted = draw(st.booleans()) or any(c in v for c in '",\r\n')
+        return '"' + v.replace('"', '""') + '"' if quoted and not draw(st.integers(0, 39)) == 0 else v
+    eol = draw(st.sampled_from(["\r\n", "\n"]))
+    text = eol.join(",".join(cell(v) for v in r) for r in [header, *rows]) + draw(st.sampled_from([eol, ""]))
+    data = draw(st.sampled_from([b"\xef\xbb\xbf", b""])) + text.encode("utf-8")
+    return data.replace("中央".encode(), "中央".encode("cp932")) if draw(st.integers(0, 9)) == 0 else data   # not UTF-8
+
+
+@settings(max_examples=300, deadline=None)
+@given(facility_csv(), st.sampled_from([None, {"03", "39"}]))
+def test_facility_file_read_column_wise_as_row_by_row(tmp_path_factory, data, prefs):
+    """Whatever the file holds, the column-wise path gives exactly what the row-by-row reader gives (rows,
+    counts, findings) — or declines and leaves the file to it."""
+    from annex import facility_files
+    path = tmp_path_factory.mktemp("fac") / "01-1_hospital_facility_info_20260601.csv"
+    path.write_bytes(data)
+    column_wise = facility_files.read_facility_file(path, prefs)
+    plain = facility_files._plain_records
+    facility_files._plain_records = lambda payload: None
+    try:
+        row_by_row = facility_files.read_facility_file(path, prefs)
+    finally:
+        facility_files._plain_records = plain
+    assert column_wise.accepted.schema == row_by_row.accepted.schema
+    assert column_wise.accepted.equals(row_by_row.accepted), (column_wise.accepted, row_by_row.accepted)
+    assert column_wise.findings == row_by_row.findings
+    assert (column_wise.rows_in, column_wise.skipped_blank, column_wise.out_of_scope, column_wise.status) == \
+        (row_by_row.rows_in, row_by_row.skipped_blank, row_by_row.out_of_scope, row_by_row.status)

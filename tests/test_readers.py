@@ -359,3 +359,14 @@ def test_code_list_real_and_defects(tmp_path):
     res = read_code_list(p, {"03"})
     assert_balanced(res)
     assert [(f["row"], f["severity"]) for f in res.findings] == [(2, "error"), (4, "warning")]
+
+
+def test_publisher_facility_files_are_read_column_wise():
+    """The shipped files (UTF-8 with BOM, CRLF, every text field quoted: the publisher's form) take the
+    column-wise path; a file with a line break inside a quoted field does not (csv.reader reads it)."""
+    from annex import facility_files
+    for p in (HOSP_ZIP, CLINIC_ZIP):
+        header, body = facility_files._plain_records(facility_files._payload(p))
+        assert "ID" in header and body.height == read_facility_file(p).rows_in > 100
+    assert facility_files._plain_records('\ufeff"ID","正式名称"\r\n"1","中央\r\nクリニック"\r\n'.encode()) is None
+    assert facility_files._plain_records('"ID","正式名称"\r\n"1","中央クリニック"\r\n'.encode("cp932")) is None
