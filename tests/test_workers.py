@@ -79,6 +79,27 @@ def test_national_style_run_writes_the_same_outputs(tmp_path, monkeypatch):
     assert con.execute("SELECT count(*) FROM report_files").fetchone()[0] > 10
 
 
+def test_fork_server_started_at_once_only_when_everything_is_rebuilt(tmp_path, monkeypatch):
+    """A national run with no build to compare with starts the fork server before hashing its inputs; a run
+    that may find nothing changed, or one of a few prefectures, does not start it early."""
+    from annex import pipeline, runs
+    from conftest import RAW
+    out = tmp_path / "out"
+    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 2)            # the sample's two prefectures count as many
+    assert pipeline._rebuilds_everything(RAW, out, None, False)
+    assert not pipeline._rebuilds_everything(RAW, out, ["03"], False)
+    monkeypatch.setattr(runs, "last_success", lambda _out: {"outcome": "success"})
+    assert not pipeline._rebuilds_everything(RAW, out, None, False)
+    assert pipeline._rebuilds_everything(RAW, out, None, True)
+    started = []
+    monkeypatch.setattr(pipeline.workers, "prestart", lambda: started.append(True))
+    monkeypatch.setattr(runs, "last_success", lambda _out: None)
+    monkeypatch.setattr(runs, "manifest", lambda *a: (_ for _ in ()).throw(RuntimeError("stop")))
+    with pytest.raises(RuntimeError, match="stop"):
+        pipeline.run(RAW, out)
+    assert started == [True]   # before the inputs were hashed (manifest)
+
+
 def test_failed_build_discards_the_returns_written_beside_it(tmp_path, monkeypatch):
     from annex import pipeline, warehouse
     from conftest import RAW
