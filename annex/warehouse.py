@@ -206,7 +206,10 @@ def _stage_views(con: duckdb.DuckDBPyConnection, stage_dir: Path, staged: dict[s
     peak nationally)."""
     for name, frame in staged.items():
         path = stage_dir / f"{name}.parquet"
-        frame.write_parquet(path, compression="uncompressed", statistics=False)
+        # from one chunk, in row groups of one size: from a frame in pieces (a file's sheets) polars writes a row
+        # group per piece, and DuckDB 1.5 inserted the tail of an uneven one (the last 53 rows of 149,557) after the
+        # file's other row groups, one thread and insertion order notwithstanding (tested)
+        frame.rechunk().write_parquet(path, compression="uncompressed", statistics=False)
         _stage_view(con, path)
 
 
