@@ -109,17 +109,21 @@ def make_sides(df: pl.DataFrame, key: str, kind_col: str | None, index) -> list[
 
     def col(name: str | None) -> list:
         return df[name].to_list() if name and name in df.columns else [None] * n
+    # a name's keys once per name (a facility's name recurs, and branches share theirs)
+    names: dict[str | None, tuple[str, str, str | None]] = {}
+    street_key, address_key, name_keys = index.street_key, text.address_key, text.name_keys
     for k, name, pref, muni, address, kind, tensuhyo in zip(
             col(key), col("name"), col("pref_code"), col("municipality_code"), col("address"), col(kind_col),
             col("tensuhyo")):
-        street = address or ""
-        if muni:
-            _, street = index.resolve(pref, street)
+        # the street: what follows the municipality (index.resolve), keyed (text.address_key)
+        street = street_key(pref, address or "") if muni else address_key(address)
+        keys = names.get(name)
+        if keys is None:
+            keys = names[name] = name_keys(name)
         if kind != "dental" and tensuhyo == "3":
             kind = "dental"  # a 歯科 code (点数表 3)
-        kind = kind if kind in ("hospital", "clinic", "dental") else text.kind_hint(name)
-        out.append(Side(k, name, text.name_key(name), text.full_name_key(name), text.address_key(street), kind,
-                        muni or f"pref:{pref}", pref))
+        kind = kind if kind in ("hospital", "clinic", "dental") else keys[2]
+        out.append(Side(k, name, keys[0], keys[1], street, kind, muni or f"pref:{pref}", pref))
     return out
 
 

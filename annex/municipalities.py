@@ -96,7 +96,9 @@ class MunicipalityIndex:
         return None if row is None else (row["name"] or row["pref_name"])
 
     def strip_prefecture(self, address: str) -> str:
-        t = text.basic(address)
+        return self._after_prefecture(text.basic(address))
+
+    def _after_prefecture(self, t: str) -> str:
         for n in self._pref_name_lengths:
             if t[:n] in self.pref_code_by_name:
                 return t[n:]
@@ -116,13 +118,30 @@ class MunicipalityIndex:
         return hit
 
     def _resolve(self, pref_code: str, address: str | None) -> tuple[str | None, str]:
-        t = self.strip_prefecture(address or "")
+        code, rest = self._municipality(pref_code, self.strip_prefecture(address or ""))
+        return code, text.tail_as_written(address, rest)
+
+    def _municipality(self, pref_code: str, t: str) -> tuple[str | None, str]:
+        """(code, the rest of t) for the municipality t (basic()'d, no prefecture) starts with, else (None, t)."""
         heads = self._by_head.get(pref_code, {})
-        for candidate in (t, DISTRICT.sub("", t)):
-            for name, code in heads.get(candidate[:2], ()):
-                if candidate.startswith(name):
-                    return code, text.tail_as_written(address, candidate[len(name):])
-        return None, text.tail_as_written(address, t)
+        for name, code in heads.get(t[:2], ()):
+            if t.startswith(name):
+                return code, t[len(name):]
+        candidate = DISTRICT.sub("", t)   # without a leading 郡 (only when the address does not match as it is)
+        for name, code in heads.get(candidate[:2], ()):
+            if candidate.startswith(name):
+                return code, candidate[len(name):]
+        return None, t
+
+    def street_key(self, pref_code: str, address: str) -> str:
+        """text.address_key(self.resolve(pref_code, address)[1]), the street key make_sides needs of each record
+        (~180 k nationally, nearly all addresses distinct). A plain address (text.plain_basic) is cut from its one
+        basic() form and keyed by text.plain_street_key: it has no space for tail_as_written to keep, and what is
+        left after the municipality is plain and basic()'d already."""
+        t = text.plain_basic(address)
+        if t is not None:
+            return text.plain_street_key(self._municipality(pref_code, self._after_prefecture(t))[1])
+        return text.address_key(self.resolve(pref_code, address)[1])
 
 
 # a 郡 at the start of an address (岩手郡雫石町…): the master names towns without it

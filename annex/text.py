@@ -145,25 +145,36 @@ def strip_corporate(name: str) -> str:
     """
     if not name:
         return ""
-    t = unicodedata.normalize("NFKC", str(name)).translate(_VARIANTS).strip()
-    t = _LEGAL_PAREN.sub("", t)
-    parts = [p for p in _SPACES.split(t) if p]
+    t = unicodedata.normalize("NFKC", str(name))
+    if _VARIANT_CHARS.search(t):   # translate() looks every character up: only where there is one to replace
+        t = t.translate(_VARIANTS)
+    t = t.strip()
+    if "(" in t:
+        t = _LEGAL_PAREN.sub("", t)
+    return basic(_without_owner([p for p in _SPACES.split(t) if p]))
+
+
+def _without_owner(parts: list[str]) -> str:
+    """strip_corporate's work on the words of a name: the name without its 法人格 and public owner, joined."""
     if len(parts) > 1 and (parts[0].startswith(_CORP_TYPES) or _BODY_END.search(parts[0])):
         # "医療法人 博愛会 横浜病院", "社会医療法人近森会 近森病院": the facility is the last word
         t = parts[-1] if len(parts[-1]) >= 2 else "".join(parts[1:])
     else:
         t = "".join(parts)
-        stripped = _CORP_RE.sub("", t, count=1)
-        if len(stripped) < 2:
-            stripped = _CORP_TYPE_ONLY.sub("", t, count=1)
-        # never strip a name down to nothing or to a bare kind word
-        if len(stripped) >= 2:
-            t = stripped
+        if t.startswith(_CORP_TYPES):   # what both patterns start with
+            stripped = _CORP_RE.sub("", t, count=1)
+            if len(stripped) < 2:
+                stripped = _CORP_TYPE_ONLY.sub("", t, count=1)
+            # never strip a name down to nothing or to a bare kind word
+            if len(stripped) >= 2:
+                t = stripped
     for _ in range(2):
-        stripped = _PUBLIC_OWNER.sub("", t, count=1)
-        if len(stripped) >= 2:
-            t = stripped
-    return basic(t)
+        # every _PUBLIC_OWNER holds 立 but 国民健康保険 and 国保, which start with 国
+        if "立" in t or t.startswith("国"):
+            stripped = _PUBLIC_OWNER.sub("", t, count=1)
+            if len(stripped) >= 2:
+                t = stripped
+    return t
 
 
 @lru_cache(maxsize=262144)
@@ -181,7 +192,8 @@ def name_key(name: str | None) -> str:
 @lru_cache(maxsize=262144)
 def full_name_key(name: str | None) -> str:
     """Like name_key but keeps the 法人格: used when the corporation is what tells two apart."""
-    t = _PUNCT.sub("", basic(_LEGAL_PAREN.sub("", unicodedata.normalize("NFKC", name or ""))))
+    t = unicodedata.normalize("NFKC", name or "")
+    t = _PUNCT.sub("", basic(_LEGAL_PAREN.sub("", t) if "(" in t else t))
     return basic(_all_kanji_numerals(_PRIVATE_USE.sub("", t)))
 
 
@@ -190,7 +202,8 @@ _BLOCK_SEP = re.compile(r"(?<=\d)(?:丁目|番地の|番地|番の|番|地割|�
 _TRAILING = re.compile(r"(?<=\d)(?:番地|番|号|丁目)")
 _SPACE_RUN = re.compile(r"[\s\u3000]+")
 _DAI_CHIWARI = re.compile(r"第(\d+)地割")
-_DASHES = re.compile(r"-+")
+_DASH_RUN = re.compile(r"-+")
+_OTHER_DASH = re.compile("[" + _DASHES + "]")   # the dashes that are not "-"
 _STREET_NUMBER = re.compile(r"\d+(?:-\d+)*")
 _KANJI_NUM_CHARS = frozenset(_KANJI_NUM)
 
@@ -217,14 +230,22 @@ def _address_key_once(address: str) -> tuple[str, bool]:
     # number ("1丁目 7-45"): mark it before spaces are removed
     t = basic(_SPACE_RUN.sub("|", unicodedata.normalize("NFKC", address).strip()))
     gaps = "|" in t or _PUNCT.search(t) is not None
+    return _street_part(t, gaps), gaps
+
+
+def _street_part(t: str, gaps: bool, plain: bool = False) -> str:
+    """address_key's steps after the first basic(): t with its spaces marked "|" (gaps: it had spaces or
+    punctuation). plain: t is plain text (PLAIN_CHARS), which these steps keep plain."""
     if not _KANJI_NUM_CHARS.isdisjoint(t):
         t = kanji_numerals_in_address(t)
     if "第" in t:
         t = _DAI_CHIWARI.sub(r"\1地割", t)
-    t = _BLOCK_SEP.sub("-", t)
-    t = _TRAILING.sub("", t)
+    if "番" in t or "丁" in t or "地" in t or "の" in t:   # what every unit of _BLOCK_SEP starts with
+        t = _BLOCK_SEP.sub("-", t)
+    if "番" in t or "号" in t or "丁" in t:                # of _TRAILING
+        t = _TRAILING.sub("", t)
     if "-" in t:
-        t = _DASHES.sub("-", t)
+        t = _DASH_RUN.sub("-", t)
     if "|" in t:
         # keep space-separated parts up to the first one that carries a number
         kept = []
@@ -233,12 +254,17 @@ def _address_key_once(address: str) -> tuple[str, bool]:
             if any(c.isdigit() for c in part):
                 break
         t = "".join(kept)
-    t = basic(_PUNCT.sub("", t) if gaps else t)
+    if not plain:
+        t = basic(_PUNCT.sub("", t) if gaps else t)
+    elif _OTHER_DASH.search(t):
+        # basic() of plain text merges the dashes after digits, and nothing else; runs of "-" alone are single
+        # ones by now, so only where another dash is left
+        t = _DASH_AFTER_DIGIT.sub("-", t)
     # the street part ends with the first run of numbers (12-3-4); what follows is a building, a floor …
     m = _STREET_NUMBER.search(t)
     if m:
         t = t[:m.end()]
-    return t.rstrip("-"), gaps
+    return t.rstrip("-")
 
 
 @lru_cache(maxsize=262144)
@@ -259,22 +285,25 @@ _DIGIT = re.compile(r"\d")
 _OAZA_START = re.compile(r"^大字")
 _AZA = re.compile(r"大字|字")
 _AZA_NAME = re.compile(r"(?:大字|字)[^\d-]*")
-_CLINIC_END = re.compile("(診療所|クリニック|医院|クリニーク)(分院|本院)?$")
-_HOSPITAL_END = re.compile("病院(分院|本院)?$")
-_CLINIC_WORD = re.compile("診療所|クリニック|医院|クリニーク")
-_CLINIC_WORD_SHORT = re.compile("診療所|クリニック|医院")
+# the words that make a name a clinic or a hospital (str methods: kind_hint runs on ~90 k names nationally)
+_CLINIC_WORDS = ("診療所", "クリニック", "医院", "クリニーク")
+_CLINIC_ENDS = tuple(w + end for w in _CLINIC_WORDS for end in ("", "分院", "本院"))
+_HOSPITAL_ENDS = ("病院", "病院分院", "病院本院")
 
 
 def kind_hint(name: str | None) -> str | None:
     """'hospital' / 'clinic' when the name says so, else None. Used to refuse cross-kind links."""
-    t = basic(name)
+    return _kind_of(basic(name))
+
+
+def _kind_of(t: str) -> str | None:
     # what the name ends with decides: 竹本病院附属富山クリニック is a clinic, 〇〇医院 is a clinic,
     # 〇〇クリニック病院 a hospital; only then whatever it contains
-    if _CLINIC_END.search(t):
+    if t.endswith(_CLINIC_ENDS):
         return "clinic"
-    if _HOSPITAL_END.search(t) or "病院" in t and not _CLINIC_WORD_SHORT.search(t):
+    if t.endswith(_HOSPITAL_ENDS) or "病院" in t and not ("診療所" in t or "クリニック" in t or "医院" in t):
         return "hospital"
-    if _CLINIC_WORD.search(t):
+    if "診療所" in t or "クリニック" in t or "医院" in t or "クリニーク" in t:
         return "clinic"
     return None
 
@@ -285,3 +314,96 @@ def to_katakana(text: str | None) -> str:
         return ""
     t = unicodedata.normalize("NFKC", text)
     return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in t)
+
+
+# Plain text, and make_sides' keys of it. Plain: kanji, kana, ASCII letters and digits, and the dashes NFKC keeps.
+# Each of these characters is its own NFKC and combines with no neighbour, so any string of them, and any part of
+# one, is NFKC already; none is a space, punctuation, a bracket, 外字 or a variant kanji, and the only digits are
+# 0-9. On plain text basic() merges the dashes after digits and does nothing else, and the steps of the keys that
+# look for spaces, punctuation or 外字 find none: nearly all names and addresses are plain once NFKC'd, their
+# variant kanji replaced (and a name's spaces aside), and for them make_sides skips those steps, a regular-expression
+# pass each (~180 k records nationally). tests/test_properties.py checks these facts character by character, and the keys against
+# the functions above.
+_PLAIN_RANGES = ((0x2D, 0x2D), (0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A), (0x2010, 0x2010), (0x2012, 0x2015),
+                 (0x2212, 0x2212), (0x3005, 0x3005), (0x3007, 0x3007), (0x3041, 0x3096), (0x30A1, 0x30FA),
+                 (0x30FC, 0x30FC), (0x4E00, 0x9FFF))
+VARIANT_CHARS = frozenset(chr(c) for c, to in _VARIANTS.items() if chr(c) != to)   # what translate() changes
+PLAIN_CHARS = frozenset(chr(c) for lo, hi in _PLAIN_RANGES for c in range(lo, hi + 1)) - VARIANT_CHARS
+
+
+def _not_in(chars: frozenset[str]) -> re.Pattern:
+    """A pattern finding a character that is not one of chars (a class of code-point ranges)."""
+    ranges: list[list[int]] = []
+    for c in sorted(map(ord, chars)):
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return re.compile("[^" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges) + "]")
+
+
+_NOT_PLAIN = _not_in(PLAIN_CHARS)
+_NOT_PLAIN_NOR_VARIANT = _not_in(PLAIN_CHARS | VARIANT_CHARS)
+_NOT_PLAIN_OR_DASH = _not_in(PLAIN_CHARS - set(_DASHES))   # also a dash other than "-"
+_NOT_PLAIN_NAME = _not_in(PLAIN_CHARS | VARIANT_CHARS | {" "})   # a name's spaces are NFKC'd to " "
+_NUMBERS_START = re.compile("[0-9第" + _KANJI_NUM + "]")   # where the first number of a street can start
+
+
+def plain_basic(text: str) -> str | None:
+    """basic(text) when text is plain once NFKC'd and its variant kanji replaced, else None."""
+    t = unicodedata.normalize("NFKC", text)
+    m = _NOT_PLAIN_OR_DASH.search(t)
+    if m is None:   # most addresses: plain, "-" their only dash and never two in a row, so basic() changes nothing
+        return t if "--" not in t else _DASH_AFTER_DIGIT.sub("-", t)
+    m = _NOT_PLAIN.search(t, m.start())
+    if m is not None:
+        if _NOT_PLAIN_NOR_VARIANT.search(t, m.start()):
+            return None
+        t = t.translate(_VARIANTS)   # each by a plain character
+    return _DASH_AFTER_DIGIT.sub("-", t)
+
+
+def plain_street_key(street: str) -> str:
+    """address_key(street) for a street that is plain_basic()'s output or the end of one (what
+    MunicipalityIndex.street_key leaves after the municipality): address_key's steps without normalising again.
+
+    Those steps act on numbers — digits, kanji numerals, 第…地割 — and what follows them; before the first, they
+    only make runs of "-" single. So the town (春日塚) is kept as it is, and the numbers (5丁目3番25号), which many
+    streets share, are keyed once."""
+    m = _NUMBERS_START.search(street)
+    if m is None:
+        return _street_part(street, gaps=False, plain=True)
+    town = street[:m.start()]
+    if "-" in town:
+        town = _DASH_RUN.sub("-", town)
+    # the numbers' key keeps at least their first character, so its rstrip("-") never reaches into the town
+    return town + _plain_numbers_key(street[m.start():])
+
+
+@lru_cache(maxsize=262144)
+def _plain_numbers_key(numbers: str) -> str:
+    # cached: house numbers repeat across streets (~180 k streets nationally, ~50 k distinct numbers)
+    return _street_part(numbers, gaps=False, plain=True)
+
+
+@lru_cache(maxsize=262144)
+def name_keys(name: str | None) -> tuple[str, str, str | None]:
+    """(name_key(name), full_name_key(name), kind_hint(name)), the keys make_sides needs of a name (~65 k distinct
+    names nationally). A name that is plain once NFKC'd but for its variant kanji and spaces is keyed by the same
+    steps without those that cannot apply to it; any other name by those functions themselves."""
+    t = unicodedata.normalize("NFKC", name or "")
+    if _NOT_PLAIN_NAME.search(t):
+        return name_key(name), full_name_key(name), kind_hint(name)
+    if _VARIANT_CHARS.search(t):
+        t = t.translate(_VARIANTS)
+    # no bracket, punctuation or 外字 for the keys to remove; strip_corporate's words are those between spaces
+    words = t.split()
+    joined = "".join(words)
+    whole = _DASH_AFTER_DIGIT.sub("-", joined)   # basic(name), and full_name_key(name) but for kanji numerals
+    own = _without_owner(words)
+    own = whole if own == joined else _DASH_AFTER_DIGIT.sub("-", own)   # strip_corporate(name)
+    if _KANJI_RUN.search(whole):
+        # a numeral's digits can come before a dash (一ー -> 1-): merged as basic() does
+        return (_DASH_AFTER_DIGIT.sub("-", _all_kanji_numerals(own)),
+                _DASH_AFTER_DIGIT.sub("-", _all_kanji_numerals(whole)), _kind_of(whole))
+    return own, whole, _kind_of(whole)

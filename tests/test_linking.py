@@ -444,3 +444,58 @@ def test_a_space_ends_the_street_part_through_make_sides():
                         "address": ["高知県高知市丸ノ内1丁目7-45 4階", "高知市　丸ノ内１丁目７－４５　４階",
                                     "高知市丸ノ内1丁目 7-45", "高知県 高知市 丸ノ内一丁目7番45号"], "kind": "clinic"})
     assert [s.address_key for s in linking.make_sides(fac, "facility_id", "kind", index)] == ["丸ノ内1-7-45"] * 4
+
+
+def per_value_sides(df: pl.DataFrame, key: str, kind_col: str | None, index) -> list:
+    """make_sides as the per-value functions define it: the remainder of index.resolve keyed by text.address_key,
+    the name by text.name_key, full_name_key and kind_hint."""
+    from annex import text
+    def col(name):
+        return df[name].to_list() if name and name in df.columns else [None] * df.height
+    out = []
+    for k, name, pref, muni, address, kind, tensuhyo in zip(
+            col(key), col("name"), col("pref_code"), col("municipality_code"), col("address"), col(kind_col),
+            col("tensuhyo")):
+        street = address or ""
+        if muni:
+            _, street = index.resolve(pref, street)
+        if kind != "dental" and tensuhyo == "3":
+            kind = "dental"
+        kind = kind if kind in ("hospital", "clinic", "dental") else text.kind_hint(name)
+        out.append(linking.Side(k, name, text.name_key(name), text.full_name_key(name), text.address_key(street),
+                                kind, muni or f"pref:{pref}", pref))
+    return out
+
+
+def test_make_sides_gives_what_the_per_value_functions_give():
+    """make_sides keys names by text.name_keys and streets by MunicipalityIndex.street_key, which skip for plain text
+    the steps that cannot apply to it: the same Sides, in the same order, as the per-value functions give — on the
+    sample's institutions and facilities, on the hand-checked answers' names and addresses (each source's writing),
+    and on every cell of the hostile-input corpus's CSV files taken as a name and as an address."""
+    from annex import text
+    from annex.csvio import decode, rows_with_line_numbers
+    from annex.pipeline import pref_institutions, select_prefectures
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    prefs = select_prefectures(RAW, None)
+    ref = read_reference(RAW, {p.code for p in prefs})
+    index = ref.index
+    frames = []
+    for p in prefs:
+        r = ref.for_prefecture(p.code)
+        frames += [(pref_institutions(r, p)[0], "inst_code", None), (r.of_prefecture("facilities", p.code), "facility_id", "kind")]
+    rows = [(a["facility_id"], a[f"{side}_name"], a[f"{side}_address"]) for a in answers() for side in ("facility", "inst")]
+    cells = sorted({c for path in sorted((DATA.parent / "corpus").glob("*.csv")) + sorted(DATA.glob("*.csv"))
+                    for _, fields in rows_with_line_numbers(decode(path.read_bytes())[0]) for c in fields})
+    rows += [(str(n), c, c) for n, c in enumerate(cells)]
+    made = pl.DataFrame({"key": [r[0] for r in rows], "name": [r[1] for r in rows], "address": [r[2] for r in rows]})
+    for pref in ("03", "39"):   # with the municipality known (cut by index.resolve) and without
+        frames += [(made.with_columns(pref_code=pl.lit(pref), municipality_code=pl.lit(code)), "key", None)
+                   for code in (f"{pref}2014", None)]
+    records = plain = 0
+    for df, key, kind_col in frames:
+        assert linking.make_sides(df, key, kind_col, index) == per_value_sides(df, key, kind_col, index)
+        records += df.height
+        plain += sum(text.plain_basic(a or "") is not None for a in df["address"])
+    # the fast paths are what is compared: most of these addresses take them
+    assert records > 5000 and plain > records / 2, (records, plain)

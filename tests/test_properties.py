@@ -5,8 +5,9 @@ rest."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 import polars as pl
 
 from annex import codes, text
@@ -243,3 +244,138 @@ def test_facility_file_read_column_wise_as_row_by_row(tmp_path_factory, data, pr
     assert column_wise.findings == row_by_row.findings
     assert (column_wise.rows_in, column_wise.skipped_blank, column_wise.out_of_scope, column_wise.status) == \
         (row_by_row.rows_in, row_by_row.skipped_blank, row_by_row.out_of_scope, row_by_row.status)
+
+
+# make_sides' keys (text.name_keys, MunicipalityIndex.street_key) skip, for plain text, the steps that cannot
+# apply to it. They must give what the per-value functions give, on any text.
+@lru_cache(maxsize=1)
+def _index():
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    return read_reference(RAW, {"03", "39"}).index   # the shipped master is national
+
+
+UNITS = ["丁目", "番地", "番", "号", "地割", "字", "大字", "第", "の", "条", "線", "番地の", "番の", "ノ", "丁", "地"]
+WORDS = [*text._CORP_TYPES, "県立", "町立", "市立", "国保", "国民健康保険", "組合立", "企業団立", "公立", "会", "社団",
+         "病院", "クリニック", "診療所", "医院", "クリニーク", "分院", "本院", "センター", "1丁目", "二十三番", "第十二地割",
+         "一般", "第一", "三井", "八幡平", "郡", "病院会", "クリニック会", "1--2", "3--", "--", "5ーー6", "7‐−8", "番‐",
+         "号−", "丁目ー", "一ー"]
+# what names and addresses are made of, plain (text.PLAIN_CHARS once NFKC'd, but for variant kanji and spaces) …
+PLAIN_PIECES = st.one_of(
+    st.characters(min_codepoint=0x3041, max_codepoint=0x3096), st.characters(min_codepoint=0x30A1, max_codepoint=0x30FA),
+    st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+    st.sampled_from(list("0123456789０１２３４５６７８９AZaz-ー々〇零一二三四五六七八九十百千市区町村郡")
+                    + list("‐‒–—―−－ｰ") + [" ", "　", "  "]),
+    st.sampled_from(sorted(text.VARIANT_CHARS)), st.sampled_from(UNITS), st.sampled_from(WORDS),
+)
+# … and anything else that comes in Japanese files
+OTHER_PIECES = st.one_of(
+    st.characters(min_codepoint=0x3000, max_codepoint=0x30FF), st.characters(min_codepoint=0xFF01, max_codepoint=0xFF9F),
+    st.sampled_from(list(text._DASHES + "\u2011・･.,、，。'\"「」『』()（）|\t\n\u200b\ufeff\u3099\u309a\u0301\ue000①²㈱")
+                    + ["ｶﾞ", "か\u3099", "\U000f0001", "(財団)", "（医療法人）", "(社団)"]),
+)
+PLAIN_TEXT = st.lists(PLAIN_PIECES, max_size=14).map("".join)
+# the numbers of a street: digits, kanji numerals, units and dashes in any order
+STREET_TEXT = st.lists(st.one_of(st.sampled_from(list("0123456789０１２３")), st.sampled_from(list("〇一二三十百千第")),
+                                 st.sampled_from(UNITS), st.sampled_from(list(text._DASHES + "-")),
+                                 st.sampled_from([u + d for u in ("番", "号", "丁目", "番地") for d in text._DASHES]),
+                                 st.sampled_from(["ビル", "2F", "ー", "字", "大字"])), max_size=12).map("".join)
+SOME_TEXT = st.lists(st.one_of(PLAIN_PIECES, PLAIN_PIECES, OTHER_PIECES), max_size=14).map("".join)
+MANY = settings(max_examples=600, deadline=None)
+
+
+@st.composite
+def addresses(draw):
+    """(prefecture code, address): a municipality of the master, with or without its prefecture and 郡, spaces
+    between, then a street; now and then in another prefecture or with no municipality at all."""
+    index = _index()
+    rows = draw(st.sampled_from(_master_rows()))
+    pref = rows["code"][:2] if draw(st.integers(0, 5)) else draw(st.sampled_from(sorted(index._names)))
+    space = st.sampled_from(["", "", " ", "　"])
+    head = draw(st.sampled_from(["", rows["pref_name"], rows["pref_name"] + draw(space)]))
+    district = draw(st.sampled_from(["", "", "岩手郡", "上閉伊郡", "幡多郡", "高岡郡", "郡"]))
+    town = draw(st.sampled_from([rows["name"], rows["name"], "", draw(PLAIN_TEXT)]))
+    return pref, head + district + town + draw(space) + draw(st.one_of(PLAIN_TEXT, SOME_TEXT, STREET_TEXT))
+
+
+@lru_cache(maxsize=1)
+def _master_rows() -> list[dict]:
+    return [r for r in _index().master.iter_rows(named=True) if r["name"]]
+
+
+def test_plain_characters_need_none_of_the_steps_the_fast_keys_skip():
+    """What text.PLAIN_CHARS promises, character by character: its own NFKC, combining with no neighbour (not a
+    combining mark, not the second of any composition), no space, punctuation, bracket, 外字, "|" or other digit
+    than 0-9; the variant kanji are replaced by plain characters."""
+    import re
+    import unicodedata
+    seconds = set()
+    for cp in range(0x110000):
+        d = unicodedata.decomposition(chr(cp))
+        if d and not d.startswith("<") and len(d.split()) == 2:
+            seconds.add(chr(int(d.split()[1], 16)))
+    assert len(text.PLAIN_CHARS) > 20000
+    for c in text.PLAIN_CHARS:
+        assert unicodedata.normalize("NFKC", c) == c and unicodedata.combining(c) == 0, c
+        assert c not in seconds and not 0x1100 <= ord(c) <= 0x11FF, c     # nor a Hangul jamo
+        assert not c.isspace() and c not in "()|\n", c
+        for pattern in (text._SPACES, text._SPACE_RUN, text._PUNCT, text._PRIVATE_USE):
+            assert not pattern.search(c), (pattern.pattern, c)
+        assert bool(re.match(r"\d", c)) == (c in "0123456789") and c.translate(text._VARIANTS) == c, c
+    assert all(v in text.PLAIN_CHARS for v in text._VARIANTS.values())
+    assert set("-0123456789") <= text.PLAIN_CHARS and not text.VARIANT_CHARS & text.PLAIN_CHARS
+
+
+@MANY
+@given(PLAIN_TEXT)
+def test_plain_text_is_its_own_nfkc_and_plain_basic_is_basic(s):
+    import unicodedata
+    n = unicodedata.normalize("NFKC", s)
+    plain = "".join(c for c in n.translate(text._VARIANTS) if c != " ")
+    assert unicodedata.normalize("NFKC", plain) == plain and all(c in text.PLAIN_CHARS for c in plain)
+    assert text.plain_basic(s) == (text.basic(s) if " " not in n else None)
+
+
+@MANY
+@given(st.one_of(SOME_TEXT, st.tuples(PLAIN_TEXT, SOME_TEXT).map("".join)))
+@example("本町1--2ー3")
+@example("髙田１－２")
+def test_plain_basic_is_basic_or_nothing(s):
+    got = text.plain_basic(s)
+    assert got is None or got == text.basic(s), (s, got, text.basic(s))
+
+
+@st.composite
+def names(draw):
+    """A facility's name after a corporation's, or a public owner, or neither; a space between or not."""
+    owner = draw(st.sampled_from(["", "", *text._CORP_TYPES[:6], "医療法人社団", "県立", "国保", "町立"]))
+    body = draw(st.sampled_from(["", "", "博愛会", "病院会", "クリニック会", "一二三会"]))
+    space = draw(st.sampled_from(["", " ", "　", "  "]))
+    return owner + body + space + draw(PLAIN_TEXT) + draw(st.sampled_from(["", "病院", "クリニック", "医院", "分院"]))
+
+
+@MANY
+@given(st.one_of(PLAIN_TEXT, SOME_TEXT, names(), st.none()))
+def test_name_keys_are_the_per_value_keys(name):
+    assert text.name_keys(name) == (text.name_key(name), text.full_name_key(name), text.kind_hint(name)), name
+
+
+@MANY
+@given(addresses())
+def test_street_key_is_the_address_key_after_the_municipality(case):
+    pref, address = case
+    index = _index()
+    assert index.street_key(pref, address) == text.address_key(index.resolve(pref, address)[1]), case
+
+
+@MANY
+@given(st.one_of(PLAIN_TEXT, SOME_TEXT, STREET_TEXT, st.tuples(PLAIN_TEXT, STREET_TEXT).map("".join)))
+@example("ニュー--タウン1番‐2")   # a run of dashes in the town; a dash a removed unit brings next to a digit
+@example("大町十二番地の三ー4号--5")
+def test_plain_street_key_is_address_key(s):
+    """On what is left of a plain address after any cut (its basic() form, or any end of that)."""
+    t = text.plain_basic(s)
+    if t is None:
+        return
+    for street in {t, t[1:], t[len(t) // 2:], t[-3:]}:
+        assert text.plain_street_key(street) == text.address_key(street), (s, street)
