@@ -106,12 +106,11 @@ class InstitutionLookup:
         self._at = {code: i for i, code in enumerate(institutions["inst_code"].to_list())}
         self.by_name: dict[str, list[int]] = {}
         names = institutions["name"].to_list()
-        # the keys of every institution (cached in text: linking made them), each key once per institution
-        name_keys = list(map(text.name_key, names))
-        full_keys = list(map(text.full_name_key, names))
+        # the keys of every institution (text.name_keys, cached: linking made them), each key once per institution
+        keys = list(map(text.name_keys, names))
         by_name = self.by_name
         for i in self._at.values():
-            k, full = name_keys[i], full_keys[i]
+            k, full, _ = keys[i]
             if k:
                 by_name.setdefault(k, []).append(i)
             if full and full != k:
@@ -135,7 +134,7 @@ class InstitutionLookup:
             self._rows.update(zip(todo, self._frame[todo].iter_rows(named=True)))
 
     def by_reported_name(self, name: str, muni: str | None, index: MunicipalityIndex) -> list[dict]:
-        hits = {r["inst_code"]: r for k in {text.name_key(name), text.full_name_key(name)} if k
+        hits = {r["inst_code"]: r for k in set(text.name_keys(name)[:2]) if k
                 for r in map(self._row, self.by_name.get(k, []))}
         found = list(hits.values())
         if muni and len(found) > 1:
