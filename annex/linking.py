@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import NamedTuple
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def override_links(institutions: list[Side], facilities: list[Side], overrides: 
     """The links the override file's 紐付け rows make among these records (LINK_COLUMNS rows, method override):
     in the file's order, a code or facility already linked by an earlier row is not linked again."""
     links: list[dict] = []
-    if overrides is None:
+    if overrides is None or not (overrides["action"] == "link").any():
         return links
     inst_by, fac_by = {s.key: s for s in institutions}, {s.key: s for s in facilities}
     taken_i, taken_f = set(), set()
@@ -187,7 +188,7 @@ def link(institutions: list[Side], facilities: list[Side],
     """Return (facility_links, link_review)."""
     overridden = override_links(institutions, facilities, overrides)
     taken_i, taken_f = {r["inst_code"] for r in overridden}, {r["facility_id"] for r in overridden}
-    banned = set() if overrides is None else \
+    banned = set() if overrides is None or overrides.height == 0 else \
         set(overrides.filter(pl.col("action") == "reject").select("inst_code", "facility_id").rows())
 
     # every municipality at once: the pairs never cross a block (candidate_index), so each pass below gives what
@@ -232,33 +233,37 @@ def link(institutions: list[Side], facilities: list[Side],
               "score": score[listed], "name_score": ns, "address_score": as_,
               "reason": [(f"候補が近接（差{MARGIN}未満の候補{n}件）" if n > 0 else "一致度が基準未満") + f"／{_why(n_, a_)}"
                          for n, n_, a_ in zip(competing.tolist(), ns, as_)]}
-    # pass 1 names its facility as the key's last record (as a lookup by key would)
-    last_f = np.zeros(len(facs), dtype=np.int64)
-    np.maximum.at(last_f, kf.record, np.arange(len(facs)))
-    n1, a1 = name[first].tolist(), addr[first].tolist()
-    s2, s3 = addr[second].tolist(), name[third].tolist()
-    links = pl.concat([
-        pl.DataFrame(overridden, schema=LINK_COLUMNS),
-        _link_frame(insts, facs, ia[first], last_f[kf.record[ib[first]]],
-                    ["name_address" if n_ >= 0.9 and a_ >= 0.85 else "name" if n_ >= 0.9 else "address_name"
-                     for n_, a_ in zip(n1, a1)], score[first], n1, a1, [_why(n_, a_) for n_, a_ in zip(n1, a1)]),
-        _link_frame(insts, facs, ia[second], ib[second], "name", score[second], name[second], s2,
-                    [f"名称一致（市区町村内で唯一）・所在地不一致（類似度{v:.2f}）" for v in s2]),
-        _link_frame(insts, facs, ia[third], ib[third], "address", score[third], s3, addr[third],
-                    [f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{v:.2f}）" for v in s3])])
+    links = _link_frame(insts, facs, overridden, ia, ib, kf, score, name, addr, first, second, third)
     return links.sort("inst_code"), pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(**REVIEW_ORDER)
 
 
-def _link_frame(insts: list[Side], facs: list[Side], a: np.ndarray, b: np.ndarray, method: str | list[str],
-                score, ns, as_, why: list[str]) -> pl.DataFrame:
-    """LINK_COLUMNS rows of the links insts[a[k]] → facs[b[k]], as _link_row makes them one by one."""
+def _link_frame(insts: list[Side], facs: list[Side], overridden: list[dict], ia: np.ndarray, ib: np.ndarray,
+                kf: _Keys, score: np.ndarray, name: np.ndarray, addr: np.ndarray, first: np.ndarray,
+                second: np.ndarray, third: np.ndarray) -> pl.DataFrame:
+    """The links as one frame of LINK_COLUMNS, column by column, in the order they were made: the override
+    file's (rows of _link_row), then the pairs at positions `first`, `second` and `third` of passes 1 to 3."""
+    at = np.concatenate([first, second, third])
+    # pass 1 names its facility as the key's last record (as a lookup by key would)
+    last_f = np.zeros(len(facs), dtype=np.int64)
+    np.maximum.at(last_f, kf.record, np.arange(len(facs)))
+    b = ib[at]
+    b[:len(first)] = last_f[kf.record[b[:len(first)]]]
+    ns, as_ = name[at].tolist(), addr[at].tolist()
+    whys: dict[tuple[float, float], str] = {}   # pass 1 repeats few (name, address) scores over ~90,000 links
+    why = [whys[p] if p in whys else whys.setdefault(p, _why(*p)) for p in zip(ns[:len(first)], as_[:len(first)])]
+    method = ["name_address" if n >= 0.9 and a >= 0.85 else "name" if n >= 0.9 else "address_name"
+              for n, a in zip(ns[:len(first)], as_[:len(first)])]
+    method += ["name"] * len(second) + ["address"] * len(third)
+    why += [f"名称一致（市区町村内で唯一）・所在地不一致（類似度{a:.2f}）" for a in as_[len(first):len(first) + len(second)]]
+    why += [f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{n:.2f}）" for n in ns[len(first) + len(second):]]
     fs = [facs[k] for k in b.tolist()]
-    return pl.DataFrame({"inst_code": [insts[k].key for k in a.tolist()], "facility_id": [f.key for f in fs],
-                         "method": method if isinstance(method, list) else [method] * len(fs), "score": score,
-                         "name_score": ns, "address_score": as_, "why": why,
-                         "pref_code": [f.pref_code for f in fs],
-                         "municipality_code": [None if f.block.startswith("pref:") else f.block for f in fs]},
-                        schema=LINK_COLUMNS)
+    columns = {"inst_code": [insts[k].key for k in ia[at].tolist()], "facility_id": [f.key for f in fs],
+               "method": method, "score": score[at].tolist(), "name_score": ns, "address_score": as_, "why": why,
+               "pref_code": [f.pref_code for f in fs],
+               "municipality_code": [None if f.block.startswith("pref:") else f.block for f in fs]}
+    if overridden:
+        columns = {c: [r[c] for r in overridden] + v for c, v in columns.items()}
+    return pl.DataFrame(columns, schema=LINK_COLUMNS)
 
 
 def _banned_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray,
@@ -279,6 +284,8 @@ def hold_contested(older: pl.DataFrame, review: pl.DataFrame) -> tuple[pl.DataFr
     keeps the link, and leaves the review list as a linked facility does; one with an earlier candidate within the
     margin is a choice between close candidates: its link is withheld and the pair listed for review.
     Returns (links kept, review list, withheld pairs as review rows)."""
+    if older.height == 0 or review.height == 0:
+        return older, review, pl.DataFrame(schema=REVIEW_COLUMNS)   # no rivals (most prefectures: ~3 ms saved)
     rivals = older.join(review.select("facility_id", pl.col("score").alias("rival")), on="facility_id") \
         .filter(pl.col("rival") > pl.col("score") - MARGIN) \
         .group_by("inst_code", "facility_id").agg(pl.len().alias("rivals"))
@@ -300,30 +307,35 @@ KEEP_FROM = 0.28           # pairs surely scoring below 0.3 change nothing below
 class _Keys:
     """The match keys of one side of a block as arrays: the strings (object arrays, indexed by pair and handed
     to rapidfuzz), their lengths, and an id per distinct string, shared with the other side of the block
-    (equal ids ⇔ equal strings), so that every equality test of the scoring is an array comparison. With them
-    each record's block (an id shared with the other side, numbered in order of first appearance) and the first
-    record with its key (record: the key's id within the side)."""
+    (equal ids ⇔ equal strings of the same kind), so that every equality test of the scoring is an array
+    comparison. With them each record's block (an id shared with the other side, rising in order of first
+    appearance) and the first record with its key (record: the key's id within the side)."""
 
-    def __init__(self, sides: list[Side], ids: dict[str, int], blocks: dict[str, int], fresh: Iterator[int]
-                 ) -> None:
-        def arrays(values: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __init__(self, sides: list[Side], ids: dict[str, dict[str, int]], fresh: Iterator[int]) -> None:
+        def arrays(kind: str, values: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             # a string seen before keeps its id, a new one takes the next number of `fresh` (ids need only be
-            # unique, not consecutive: setdefault with a counter does it in C)
+            # unique, not consecutive: setdefault with a counter does it in C); a dict per kind of key, as only
+            # keys of one kind are compared (smaller dicts: faster)
             return (np.array(values + [""], dtype=object)[:-1],   # [""]: never a 2-D array of characters
                     np.fromiter(map(len, values), dtype=np.int64, count=len(values)),
-                    np.fromiter(map(ids.setdefault, values, fresh), dtype=np.int64, count=len(values)))
-        n = len(sides)
-        parts = [text.address_parts(s.address_key) for s in sides]
-        self.name, self.name_len, self.name_id = arrays([s.name_key for s in sides])
-        _, self.full_len, self.full_id = arrays([s.full_key for s in sides])
-        self.addr, self.addr_len, self.addr_id = arrays([s.address_key for s in sides])
-        _, self.town_len, self.town_id = arrays([p[0] for p in parts])
-        _, self.nums_len, self.nums_id = arrays([p[1] for p in parts])
-        _, _, self.head_id = arrays([p[0][:1] for p in parts])
-        self.kind = np.array([_KIND_CODE.get(s.kind, 0) for s in sides], dtype=np.int8)
-        self.block = np.fromiter(map(blocks.setdefault, [s.block for s in sides], fresh), dtype=np.int64, count=n)
-        self.record = np.fromiter(map({}.setdefault, [s.key for s in sides], itertools.count()), dtype=np.int64,
-                                  count=n)
+                    np.fromiter(map(ids.setdefault(kind, {}).setdefault, values, fresh), dtype=np.int64,
+                                count=len(values)))
+
+        def field(name: str) -> list:
+            return list(map(attrgetter(name), sides))
+        addresses = field("address_key")
+        towns, nums = map(list, zip(*map(text.address_parts, addresses))) if sides else ([], [])
+        self.name, self.name_len, self.name_id = arrays("name", field("name_key"))
+        _, self.full_len, self.full_id = arrays("full", field("full_key"))
+        self.addr, self.addr_len, self.addr_id = arrays("address", addresses)
+        _, self.town_len, self.town_id = arrays("town", towns)
+        _, self.nums_len, self.nums_id = arrays("numbers", nums)
+        _, _, self.head_id = arrays("head", [t[:1] for t in towns])
+        _, _, self.block = arrays("block", field("block"))
+        self.kind = np.fromiter(map(_KIND_CODE.get, field("kind"), itertools.repeat(0)), dtype=np.int8,
+                                count=len(sides))
+        self.record = np.fromiter(map({}.setdefault, field("key"), itertools.count()), dtype=np.int64,
+                                  count=len(sides))
 
     def take(self, idx: np.ndarray) -> _Keys:
         """The keys of the records idx (one block's facilities), ids unchanged."""
@@ -333,10 +345,9 @@ class _Keys:
 
 
 def block_keys(insts: list[Side], facs: list[Side]) -> tuple[_Keys, _Keys]:
-    ids: dict[str, int] = {}
-    blocks: dict[str, int] = {}
+    ids: dict[str, dict[str, int]] = {}
     fresh = itertools.count()
-    return _Keys(insts, ids, blocks, fresh), _Keys(facs, ids, blocks, fresh)
+    return _Keys(insts, ids, fresh), _Keys(facs, ids, fresh)
 
 
 _KIND_CODE = {None: 0, "hospital": 1, "clinic": 2, "dental": 3}
@@ -432,11 +443,23 @@ def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray) -> tuple[np.ndarray
         return (ids_i[rows][:, None] == ids_f[None, :]) & (len_i[rows] > 0)[:, None]
     shared_key = (equal(ki.name_id, ki.name_len, kf.name_id) | equal(ki.full_id, ki.full_len, kf.full_id)
                   | equal(ki.addr_id, ki.addr_len, kf.addr_id) | equal(ki.town_id, ki.town_len, kf.town_id))
-    # the most similar names: stable order, so ties go to the facility listed first (reproducible)
-    top = np.argsort(-name_sim, axis=1, kind="stable")[:, :NAME_CANDIDATES]
-    np.put_along_axis(shared_key, top, True, axis=1)
-    r, ib = np.nonzero(shared_key)
+    r, ib = np.nonzero(shared_key | _most_similar(name_sim, NAME_CANDIDATES))
     return _bounded(ki, kf, rows[r], ib, name_sim[r, ib])
+
+
+def _most_similar(sim: np.ndarray, n: int) -> np.ndarray:
+    """Mask of each row's n largest values, ties going to the column listed first (reproducible): what the first
+    n of a stable descending sort take, found by partition (a sort of every row cost more than the matrix)."""
+    if sim.shape[1] <= n:
+        return np.ones(sim.shape, dtype=bool)
+    nth = np.partition(sim, sim.shape[1] - n, axis=1)[:, sim.shape[1] - n][:, None]   # the n-th largest
+    top = sim > nth
+    tied = sim == nth
+    room = n - np.count_nonzero(top, axis=1)
+    # rows with more values equal to the n-th largest than places left: the first ones
+    crowded = np.nonzero(np.count_nonzero(tied, axis=1) > room)[0]
+    tied[crowded] &= np.cumsum(tied[crowded], axis=1) <= room[crowded, None]
+    return top | tied
 
 
 class _Sims(NamedTuple):

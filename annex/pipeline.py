@@ -160,11 +160,11 @@ def link_frames(inst: pl.DataFrame, fac: pl.DataFrame, chosen: pl.DataFrame | No
     inst_sides = linking.make_sides(inst, "inst_code", None, index)
     forced = pl.DataFrame(linking.override_links(inst_sides, fac_sides, chosen), schema=linking.LINK_COLUMNS)
     banned = chosen.filter(pl.col("action") == "reject") if chosen is not None else None
-    taken_i, taken_f = set(forced["inst_code"]), set(forced["facility_id"])
-    current = dict(zip(inst["inst_code"], inst["in_meibo"]))
+    taken_i, taken_f = set(forced["inst_code"].to_list()), set(forced["facility_id"].to_list())
+    current = dict(zip(inst["inst_code"].to_list(), inst["in_meibo"].to_list()))
     links, review = linking.link([s for s in inst_sides if current[s.key] and s.key not in taken_i],
                                  [s for s in fac_sides if s.key not in taken_f], banned)
-    taken_f |= set(links["facility_id"])
+    taken_f |= set(links["facility_id"].to_list())
     links2, review2 = linking.link([s for s in inst_sides if not current[s.key] and s.key not in taken_i],
                                    [s for s in fac_sides if s.key not in taken_f], banned)
     links2, review, held = linking.hold_contested(links2, review)
