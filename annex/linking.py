@@ -552,8 +552,8 @@ def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndar
     # the longer one goes on with "-" right after the shorter one (one source stops at the block)
     dash = np.zeros(len(ia), dtype=bool)
     at = np.nonzero(m.addr_prefix & (la != lb))[0]
-    for k, a, b, n in zip(at.tolist(), ki.addr[ia[at]].tolist(), kf.addr[ib[at]].tolist(), short[at].tolist()):
-        dash[k] = (a if len(a) > len(b) else b)[n] == "-"
+    longer = np.where(la[at] > lb[at], ki.addr[ia[at]], kf.addr[ib[at]])
+    dash[at] = [a[n] == "-" for a, n in zip(longer.tolist(), short[at].tolist())]
     town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
     nums_eq = ki.nums_id[ia] == kf.nums_id[ib]
     nums_missing = (ki.nums_len[ia] == 0) | (kf.nums_len[ib] == 0)
@@ -637,12 +637,10 @@ def _unique_exact_names(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, na
 
 def _unique_same_streets(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, addr: np.ndarray,
                          open_i: np.ndarray, open_f: np.ndarray) -> np.ndarray:
-    """Positions k of the pairs of open records at the same street address (one with a number): the only open
-    pair at that address of either record, and the address of one open institution and one open facility of
-    their block."""
+    """Positions k of the pairs of open records at the same street address (one with a number) that is the
+    address of one open institution and one open facility of their block — so each record's only open pair at
+    that address."""
     k = np.nonzero(open_i[ia] & open_f[ib] & (addr == 1.0))[0]
-    a, b = ia[k], ib[k]
-    k = k[(np.bincount(a, minlength=len(open_i))[a] == 1) & (np.bincount(b, minlength=len(open_f))[b] == 1)]
     block, street = ki.block[ia[k]], ki.addr_id[ia[k]]
     k = k[(_occurrences(ki.block, ki.addr_id, open_i, block, street) == 1)
           & (_occurrences(kf.block, kf.addr_id, open_f, block, street) == 1)]
@@ -688,7 +686,7 @@ def mutual_best(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndar
 def _key_ranks(sides: list[Side]) -> np.ndarray:
     """Each side's position in key order (the tie-break between equal scores)."""
     ranks = np.empty(len(sides), dtype=np.int64)
-    ranks[sorted(range(len(sides)), key=lambda k: sides[k].key)] = np.arange(len(sides))
+    ranks[sorted(range(len(sides)), key=list(map(attrgetter("key"), sides)).__getitem__)] = np.arange(len(sides))
     return ranks
 
 
