@@ -284,8 +284,14 @@ def hold_contested(older: pl.DataFrame, review: pl.DataFrame) -> tuple[pl.DataFr
     keeps the link, and leaves the review list as a linked facility does; one with an earlier candidate within the
     margin is a choice between close candidates: its link is withheld and the pair listed for review.
     Returns (links kept, review list, withheld pairs as review rows)."""
-    if older.height == 0 or review.height == 0:
-        return older, review, pl.DataFrame(schema=REVIEW_COLUMNS)   # no rivals (most prefectures: ~3 ms saved)
+    rival_scores: dict[str, list[float]] = {}
+    for facility, score in zip(review["facility_id"].to_list(), review["score"].to_list()):
+        rival_scores.setdefault(facility, []).append(score)
+    if not any(rival > score - MARGIN for facility, score in zip(older["facility_id"].to_list(), older["score"].to_list())
+               for rival in rival_scores.get(facility, ())):
+        # no rival anywhere (the usual case): the joins below would keep every link (~1.5 ms a prefecture)
+        return older, review.filter(~pl.col("facility_id").is_in(older["facility_id"].implode())), \
+            pl.DataFrame(schema=REVIEW_COLUMNS)
     rivals = older.join(review.select("facility_id", pl.col("score").alias("rival")), on="facility_id") \
         .filter(pl.col("rival") > pl.col("score") - MARGIN) \
         .group_by("inst_code", "facility_id").agg(pl.len().alias("rivals"))
@@ -305,33 +311,42 @@ KEEP_FROM = 0.28           # pairs surely scoring below 0.3 change nothing below
 
 
 class _Keys:
-    """The match keys of one side of a block as arrays: the strings (object arrays, indexed by pair and handed
-    to rapidfuzz), their lengths, and an id per distinct string, shared with the other side of the block
-    (equal ids ⇔ equal strings of the same kind), so that every equality test of the scoring is an array
-    comparison. With them each record's block (an id shared with the other side, rising in order of first
-    appearance) and the first record with its key (record: the key's id within the side)."""
+    """The match keys of one side of a block as arrays: an id per distinct string, shared with the other side of
+    the block (equal ids ⇔ equal strings of the same kind), so that every equality test of the scoring is an
+    array comparison; the name and address strings (object arrays, indexed by pair and handed to rapidfuzz) and
+    their lengths; whether the other keys are empty. With them each record's block (an id shared with the other
+    side, rising in order of first appearance) and the first record with its key (record: the key's id within
+    the side)."""
 
     def __init__(self, sides: list[Side], ids: dict[str, dict[str, int]], fresh: Iterator[int]) -> None:
-        def arrays(kind: str, values: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def id_of(kind: str, values: list[str]) -> np.ndarray:
             # a string seen before keeps its id, a new one takes the next number of `fresh` (ids need only be
             # unique, not consecutive: setdefault with a counter does it in C); a dict per kind of key, as only
             # keys of one kind are compared (smaller dicts: faster)
+            return np.fromiter(map(ids.setdefault(kind, {}).setdefault, values, fresh), dtype=np.int64,
+                               count=len(values))
+
+        def non_empty(kind: str, id_: np.ndarray) -> np.ndarray:
+            return id_ != ids[kind].get("", -1)
+
+        def strings(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
             return (np.array(values + [""], dtype=object)[:-1],   # [""]: never a 2-D array of characters
-                    np.fromiter(map(len, values), dtype=np.int64, count=len(values)),
-                    np.fromiter(map(ids.setdefault(kind, {}).setdefault, values, fresh), dtype=np.int64,
-                                count=len(values)))
+                    np.fromiter(map(len, values), dtype=np.int64, count=len(values)))
 
         def field(name: str) -> list:
             return list(map(attrgetter(name), sides))
-        addresses = field("address_key")
+        names, addresses = field("name_key"), field("address_key")
         towns, nums = map(list, zip(*map(text.address_parts, addresses))) if sides else ([], [])
-        self.name, self.name_len, self.name_id = arrays("name", field("name_key"))
-        _, self.full_len, self.full_id = arrays("full", field("full_key"))
-        self.addr, self.addr_len, self.addr_id = arrays("address", addresses)
-        _, self.town_len, self.town_id = arrays("town", towns)
-        _, self.nums_len, self.nums_id = arrays("numbers", nums)
-        _, _, self.head_id = arrays("head", [t[:1] for t in towns])
-        _, _, self.block = arrays("block", field("block"))
+        self.name, self.name_len = strings(names)
+        self.addr, self.addr_len = strings(addresses)
+        self.name_id, self.addr_id = id_of("name", names), id_of("address", addresses)
+        self.full_id, self.town_id, self.nums_id = (id_of("full", field("full_key")), id_of("town", towns),
+                                                    id_of("numbers", nums))
+        # where only emptiness matters, the id says it (no lengths to count)
+        self.has_full, self.has_town, self.has_nums = (non_empty("full", self.full_id), non_empty("town", self.town_id),
+                                                       non_empty("numbers", self.nums_id))
+        self.head_id = id_of("head", [t[:1] for t in towns])
+        self.block = id_of("block", field("block"))
         self.kind = np.fromiter(map(_KIND_CODE.get, field("kind"), itertools.repeat(0)), dtype=np.int8,
                                 count=len(sides))
         self.record = np.fromiter(map({}.setdefault, field("key"), itertools.count()), dtype=np.int64,
@@ -439,10 +454,10 @@ def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray) -> tuple[np.ndarray
     """
     name_sim = _cdist(ki.name[rows].tolist(), kf.name.tolist(), _ratio) / 100.0
 
-    def equal(ids_i: np.ndarray, len_i: np.ndarray, ids_f: np.ndarray) -> np.ndarray:
-        return (ids_i[rows][:, None] == ids_f[None, :]) & (len_i[rows] > 0)[:, None]
-    shared_key = (equal(ki.name_id, ki.name_len, kf.name_id) | equal(ki.full_id, ki.full_len, kf.full_id)
-                  | equal(ki.addr_id, ki.addr_len, kf.addr_id) | equal(ki.town_id, ki.town_len, kf.town_id))
+    def equal(ids_i: np.ndarray, non_empty_i: np.ndarray, ids_f: np.ndarray) -> np.ndarray:
+        return (ids_i[rows][:, None] == ids_f[None, :]) & non_empty_i[rows][:, None]
+    shared_key = (equal(ki.name_id, ki.name_len > 0, kf.name_id) | equal(ki.full_id, ki.has_full, kf.full_id)
+                  | equal(ki.addr_id, ki.addr_len > 0, kf.addr_id) | equal(ki.town_id, ki.has_town, kf.town_id))
     r, ib = np.nonzero(shared_key | _most_similar(name_sim, NAME_CANDIDATES))
     return _bounded(ki, kf, rows[r], ib, name_sim[r, ib])
 
@@ -516,13 +531,13 @@ def _bounded(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_ratio: n
     short = np.minimum(ki.name_len[ia], kf.name_len[ib])
     contained = (short >= 3) & m.name_contained
     name_ub = np.maximum(m.name_ratio, np.where(contained, 0.92, 0.0))
-    full_eq = (ki.full_id[ia] == kf.full_id[ib]) & (ki.full_len[ia] > 0)
+    full_eq = (ki.full_id[ia] == kf.full_id[ib]) & ki.has_full[ia]
     name_ub = np.maximum(name_ub, full_eq.astype(np.float64))
     addr_ub = m.addr_ratio * 0.8
     addr_ub = np.maximum(addr_ub, np.where(m.addr_prefix, 1.0, 0.0))
-    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
+    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & ki.has_town[ia]
     addr_ub = np.maximum(addr_ub, 0.95 * town_eq)
-    nums_eq = (ki.nums_id[ia] == kf.nums_id[ib]) & (ki.nums_len[ia] > 0)
+    nums_eq = (ki.nums_id[ia] == kf.nums_id[ib]) & ki.has_nums[ia]
     addr_ub = np.maximum(addr_ub, 0.9 * nums_eq)
     keep = W_NAME * name_ub + W_ADDR * addr_ub >= KEEP_FROM
     return ia[keep], ib[keep], _Sims(*(v[keep] for v in m))
@@ -544,7 +559,7 @@ def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndar
     la, lb = ki.name_len[ia], kf.name_len[ib]
     short = np.minimum(la, lb)
     contained = (short >= 3) & m.name_contained
-    same = (ki.name_id[ia] == kf.name_id[ib]) | ((ki.full_id[ia] == kf.full_id[ib]) & (ki.full_len[ia] > 0))
+    same = (ki.name_id[ia] == kf.name_id[ib]) | ((ki.full_id[ia] == kf.full_id[ib]) & ki.has_full[ia])
     ns = _select([(la == 0) | (lb == 0), same, contained], [0.0, 1.0, 0.92], m.name_ratio)
     # address_score
     la, lb = ki.addr_len[ia], kf.addr_len[ib]
@@ -554,12 +569,12 @@ def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndar
     at = np.nonzero(m.addr_prefix & (la != lb))[0]
     longer = np.where(la[at] > lb[at], ki.addr[ia[at]], kf.addr[ib[at]])
     dash[at] = [a[n] == "-" for a, n in zip(longer.tolist(), short[at].tolist())]
-    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
+    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & ki.has_town[ia]
     nums_eq = ki.nums_id[ia] == kf.nums_id[ib]
-    nums_missing = (ki.nums_len[ia] == 0) | (kf.nums_len[ib] == 0)
+    nums_missing = ~ki.has_nums[ia] | ~kf.has_nums[ib]
     head_eq = ki.head_id[ia] == kf.head_id[ib]
     as_ = _select([(la == 0) | (lb == 0), ki.addr_id[ia] == kf.addr_id[ib], dash, town_eq & nums_eq,
-                   town_eq & nums_missing, (ki.nums_len[ia] > 0) & nums_eq & head_eq],
+                   town_eq & nums_missing, ki.has_nums[ia] & nums_eq & head_eq],
                   [0.0, 1.0, 0.85, 0.95, 0.8, 0.9], 0.8 * m.addr_ratio)
     return _round3(W_NAME * ns + W_ADDR * as_), ns, as_
 

@@ -646,3 +646,19 @@ def test_a_link_row_names_the_last_record_of_its_facility_key():
     links, _ = linking.link(inst, facs)
     assert links.select("inst_code", "facility_id", "pref_code", "municipality_code").rows() == [
         ("0310110001", "F1", "03", "032026")]
+
+
+def test_old_code_far_ahead_keeps_its_link_and_clears_the_review_list():
+    """No rival within the margin at all (hold_contested's quick path): the code known only from the code list
+    keeps its link, and its facility leaves the review list of the 名簿's codes, where it was a candidate."""
+    from annex.pipeline import link_frames
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    index = read_reference(RAW, {"03"}).index
+    inst, fac = _frames([("0310110003", "南町南病院", "南町8-8", True), ("0310119998", "南病院", "南町4-4", False)],
+                        [("03103100002", "南病院", "南町4-4")])
+    current_only = link_frames(inst.filter(pl.col("in_meibo")), fac, None, index)
+    assert current_only["review"].select("inst_code", "facility_id").rows() == [("0310110003", "03103100002")]
+    got = link_frames(inst, fac, None, index)
+    assert got["links"].select("inst_code", "facility_id").rows() == [("0310119998", "03103100002")]
+    assert got["review"].height == 0 and got["review_older"].height == 0
