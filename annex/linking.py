@@ -194,8 +194,8 @@ def link(institutions: list[Side], facilities: list[Side],
     # every municipality at once: the pairs never cross a block (candidate_index), so each pass below gives what
     # it gives block by block — what one block takes is open to no other — in a few array operations instead of
     # ~6,300 small ones nationally
-    insts = [s for s in institutions if s.key not in taken_i]
-    facs = [s for s in facilities if s.key not in taken_f]
+    insts = [s for s in institutions if s.key not in taken_i] if taken_i else institutions
+    facs = [s for s in facilities if s.key not in taken_f] if taken_f else facilities
     keys = block_keys(insts, facs)
     ki, kf = keys
     ia, ib, sims = _candidates(insts, facs, keys)
