@@ -8,7 +8,6 @@ two codes, nor one code to two facilities. A manual override file wins over the 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Iterator
 from operator import attrgetter
 from typing import NamedTuple
@@ -287,8 +286,8 @@ def hold_contested(older: pl.DataFrame, review: pl.DataFrame) -> tuple[pl.DataFr
     rival_scores: dict[str, list[float]] = {}
     for facility, score in zip(review["facility_id"].to_list(), review["score"].to_list()):
         rival_scores.setdefault(facility, []).append(score)
-    if not any(rival > score - MARGIN for facility, score in zip(older["facility_id"].to_list(), older["score"].to_list())
-               for rival in rival_scores.get(facility, ())):
+    linked = zip(older["facility_id"].to_list(), older["score"].to_list())
+    if not any(rival > score - MARGIN for facility, score in linked for rival in rival_scores.get(facility, ())):
         # no rival anywhere (the usual case): the joins below would keep every link (~1.5 ms a prefecture)
         return older, review.filter(~pl.col("facility_id").is_in(older["facility_id"].implode())), \
             pl.DataFrame(schema=REVIEW_COLUMNS)
@@ -343,8 +342,8 @@ class _Keys:
         self.full_id, self.town_id, self.nums_id = (id_of("full", field("full_key")), id_of("town", towns),
                                                     id_of("numbers", nums))
         # where only emptiness matters, the id says it (no lengths to count)
-        self.has_full, self.has_town, self.has_nums = (non_empty("full", self.full_id), non_empty("town", self.town_id),
-                                                       non_empty("numbers", self.nums_id))
+        self.has_full, self.has_town = non_empty("full", self.full_id), non_empty("town", self.town_id)
+        self.has_nums = non_empty("numbers", self.nums_id)
         self.head_id = id_of("head", [t[:1] for t in towns])
         self.block = id_of("block", field("block"))
         self.kind = np.fromiter(map(_KIND_CODE.get, field("kind"), itertools.repeat(0)), dtype=np.int8,
@@ -603,10 +602,6 @@ def _cpdist(a: list[str], b: list[str], scorer) -> np.ndarray:
 def _cdist(a: list[str], b: list[str], scorer) -> np.ndarray:
     # both cores for a large matrix (rapidfuzz releases the GIL); threads cost more than they save on a small one
     return cdist(a, b, scorer=scorer, dtype=np.float64, workers=-1 if len(a) * len(b) > 50_000 else 1)
-
-
-def _open(sides: list[Side], taken: set[str]) -> np.ndarray:
-    return np.array([s.key not in taken for s in sides], dtype=bool)
 
 
 def _count_at_least(group: np.ndarray, score: np.ndarray, threshold: np.ndarray, at: np.ndarray) -> np.ndarray:
