@@ -8,8 +8,8 @@ two codes, nor one code to two facilities. A manual override file wins over the 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import NamedTuple
 from pathlib import Path
 
@@ -170,7 +170,7 @@ def override_links(institutions: list[Side], facilities: list[Side], overrides: 
     """The links the override file's 紐付け rows make among these records (LINK_COLUMNS rows, method override):
     in the file's order, a code or facility already linked by an earlier row is not linked again."""
     links: list[dict] = []
-    if overrides is None:
+    if overrides is None or not (overrides["action"] == "link").any():
         return links
     inst_by, fac_by = {s.key: s for s in institutions}, {s.key: s for s in facilities}
     taken_i, taken_f = set(), set()
@@ -189,68 +189,96 @@ def override_links(institutions: list[Side], facilities: list[Side], overrides: 
 def link(institutions: list[Side], facilities: list[Side],
          overrides: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return (facility_links, link_review)."""
-    review = []
-    inst_by, fac_by = {s.key: s for s in institutions}, {s.key: s for s in facilities}
-    links = override_links(institutions, facilities, overrides)
-    taken_i, taken_f = {r["inst_code"] for r in links}, {r["facility_id"] for r in links}
-    banned = set() if overrides is None else \
+    overridden = override_links(institutions, facilities, overrides)
+    taken_i, taken_f = {r["inst_code"] for r in overridden}, {r["facility_id"] for r in overridden}
+    banned = set() if overrides is None or overrides.height == 0 else \
         set(overrides.filter(pl.col("action") == "reject").select("inst_code", "facility_id").rows())
 
     # every municipality at once: the pairs never cross a block (candidate_index), so each pass below gives what
     # it gives block by block — what one block takes is open to no other — in a few array operations instead of
     # ~6,300 small ones nationally
-    insts = [s for s in institutions if s.key not in taken_i]
-    facs = [s for s in facilities if s.key not in taken_f]
+    insts = [s for s in institutions if s.key not in taken_i] if taken_i else institutions
+    facs = [s for s in facilities if s.key not in taken_f] if taken_f else facilities
     keys = block_keys(insts, facs)
+    ki, kf = keys
     ia, ib, sims = _candidates(insts, facs, keys)
-    sc, ns, as_ = score_pairs(insts, facs, ia, ib, keys, sims)
+    score, name, addr = score_pairs(insts, facs, ia, ib, keys, sims)
     if banned:
-        keep = [(insts[a].key, facs[b].key) not in banned for a, b in zip(ia.tolist(), ib.tolist())]
-        ia, ib = ia[keep], ib[keep]
-        sc, ns, as_ = ([v for v, k in zip(col, keep) if k] for col in (sc, ns, as_))
-    score, name, addr = (np.array(v, dtype=np.float64) for v in (sc, ns, as_))
+        keep = ~_banned_pairs(insts, facs, ia, ib, banned)
+        ia, ib, score, name, addr = ia[keep], ib[keep], score[keep], name[keep], addr[keep]
+    # a record is open until its key is taken: taking a record takes every record with its key (ki.record: the
+    # key's first record)
+    key_taken_i, key_taken_f = np.zeros(len(insts), dtype=bool), np.zeros(len(facs), dtype=bool)
+
+    def take(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key_taken_i[ki.record[ia[at]]] = True
+        key_taken_f[kf.record[ib[at]]] = True
+        return ~key_taken_i[ki.record], ~key_taken_f[kf.record]
     # pass 1: mutual best with a clear margin
-    accepted = mutual_best(insts, facs, ia, ib, score, name, addr)
-    for (ik, fk), (s_, n_, a_) in accepted:
-        method = "name_address" if n_ >= 0.9 and a_ >= 0.85 else "name" if n_ >= 0.9 else "address_name"
-        links.append(_link_row(inst_by[ik], fac_by[fk], method, s_, n_, a_, _why(n_, a_)))
-        taken_i.add(ik)
-        taken_f.add(fk)
+    first = mutual_best(insts, facs, ia, ib, score, name, addr)
+    open_i, open_f = take(first)
     # pass 2: the same distinctive name, once on each side of the municipality: the address moved or is
     # written too differently to compare (岩手医科大学附属内丸メディカルセンター)
-    for a, b, k in _unique_exact_names(insts, facs, ia, ib, name, addr, taken_i, taken_f):
-        links.append(_link_row(insts[a], facs[b], "name", sc[k], ns[k], as_[k],
-                               f"名称一致（市区町村内で唯一）・所在地不一致（類似度{as_[k]:.2f}）"))
-        taken_i.add(insts[a].key)
-        taken_f.add(facs[b].key)
+    second = _unique_exact_names(ki, kf, ia, ib, name, addr, open_i, open_f)
+    open_i, open_f = take(second)
     # pass 3: same street address, unique on both sides of its municipality among what is left (a renamed
     # institution)
-    open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
-    same_addr = np.nonzero(open_i[ia] & open_f[ib] & (addr == 1.0))[0].tolist()
-    per_i, per_f = Counter(ia[same_addr].tolist()), Counter(ib[same_addr].tolist())
-    open_addr_i = Counter((s.block, s.address_key) for s in insts if s.key not in taken_i)
-    open_addr_f = Counter((s.block, s.address_key) for s in facs if s.key not in taken_f)
-    for k in same_addr:
-        a, b = int(ia[k]), int(ib[k])
-        street = (insts[a].block, insts[a].address_key)
-        if per_i[a] == 1 and per_f[b] == 1 and any(c.isdigit() for c in street[1]) and \
-                open_addr_i[street] == 1 and open_addr_f[street] == 1:
-            links.append(_link_row(insts[a], facs[b], "address", sc[k], ns[k], as_[k],
-                                   f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{ns[k]:.2f}）"))
-            taken_i.add(insts[a].key)
-            taken_f.add(facs[b].key)
+    third = _unique_same_streets(ki, kf, ia, ib, addr, open_i, open_f)
+    open_i, open_f = take(third)
     # what is still open and close enough goes to review, with the number of pairs sharing its institution
     # or its facility with a score within the margin (itself not counted)
-    open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
     listed = np.nonzero(open_i[ia] & open_f[ib] & ~((score < REVIEW) & (addr < 1.0) & (name < 0.9)))[0]
     within = score - MARGIN
     competing = _count_at_least(ia, score, within, listed) + _count_at_least(ib, score, within, listed) - 2
-    for k, n in zip(listed.tolist(), competing.tolist()):
-        reason = (f"候補が近接（差{MARGIN}未満の候補{n}件）" if n > 0 else "一致度が基準未満") + f"／{_why(ns[k], as_[k])}"
-        review.append({"inst_code": insts[ia[k]].key, "facility_id": facs[ib[k]].key, "score": sc[k],
-                       "name_score": ns[k], "address_score": as_[k], "reason": reason})
-    return (pl.DataFrame(links, schema=LINK_COLUMNS).sort("inst_code"),
-            pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(**REVIEW_ORDER))
+    ns, as_ = name[listed].tolist(), addr[listed].tolist()
+    review = {"inst_code": [insts[a].key for a in ia[listed].tolist()],
+              "facility_id": [facs[b].key for b in ib[listed].tolist()],
+              "score": score[listed], "name_score": ns, "address_score": as_,
+              "reason": [(f"候補が近接（差{MARGIN}未満の候補{n}件）" if n > 0 else "一致度が基準未満") + f"／{_why(n_, a_)}"
+                         for n, n_, a_ in zip(competing.tolist(), ns, as_)]}
+    links = _link_frame(insts, facs, overridden, ia, ib, kf, score, name, addr, first, second, third)
+    return links.sort("inst_code"), pl.DataFrame(review, schema=REVIEW_COLUMNS).sort(**REVIEW_ORDER)
+
+
+def _link_frame(insts: list[Side], facs: list[Side], overridden: list[dict], ia: np.ndarray, ib: np.ndarray,
+                kf: _Keys, score: np.ndarray, name: np.ndarray, addr: np.ndarray, first: np.ndarray,
+                second: np.ndarray, third: np.ndarray) -> pl.DataFrame:
+    """The links as one frame of LINK_COLUMNS, column by column, in the order they were made: the override
+    file's (rows of _link_row), then the pairs at positions `first`, `second` and `third` of passes 1 to 3."""
+    at = np.concatenate([first, second, third])
+    # pass 1 names its facility as the key's last record (as a lookup by key would)
+    last_f = np.zeros(len(facs), dtype=np.int64)
+    np.maximum.at(last_f, kf.record, np.arange(len(facs)))
+    b = ib[at]
+    b[:len(first)] = last_f[kf.record[b[:len(first)]]]
+    ns, as_ = name[at].tolist(), addr[at].tolist()
+    whys: dict[tuple[float, float], str] = {}   # pass 1 repeats few (name, address) scores over ~90,000 links
+    why = [whys[p] if p in whys else whys.setdefault(p, _why(*p)) for p in zip(ns[:len(first)], as_[:len(first)])]
+    method = ["name_address" if n >= 0.9 and a >= 0.85 else "name" if n >= 0.9 else "address_name"
+              for n, a in zip(ns[:len(first)], as_[:len(first)])]
+    method += ["name"] * len(second) + ["address"] * len(third)
+    why += [f"名称一致（市区町村内で唯一）・所在地不一致（類似度{a:.2f}）" for a in as_[len(first):len(first) + len(second)]]
+    why += [f"所在地一致・名称が異なる（名称変更の可能性、名称類似度{n:.2f}）" for n in ns[len(first) + len(second):]]
+    fs = [facs[k] for k in b.tolist()]
+    columns = {"inst_code": [insts[k].key for k in ia[at].tolist()], "facility_id": [f.key for f in fs],
+               "method": method, "score": score[at].tolist(), "name_score": ns, "address_score": as_, "why": why,
+               "pref_code": [f.pref_code for f in fs],
+               "municipality_code": [None if f.block.startswith("pref:") else f.block for f in fs]}
+    if overridden:
+        columns = {c: [r[c] for r in overridden] + v for c, v in columns.items()}
+    return pl.DataFrame(columns, schema=LINK_COLUMNS)
+
+
+def _banned_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray,
+                  banned: set[tuple[str, str]]) -> np.ndarray:
+    """Which pairs (ia, ib) the override file forbids (its 紐付け禁止 (inst_code, facility_id) pairs)."""
+    of_i, of_f = {}, {}
+    for a, s in enumerate(insts):
+        of_i.setdefault(s.key, []).append(a)
+    for b, s in enumerate(facs):
+        of_f.setdefault(s.key, []).append(b)
+    codes = [a * len(facs) + b for ik, fk in banned for a in of_i.get(ik, ()) for b in of_f.get(fk, ())]
+    return np.isin(ia * len(facs) + ib, np.array(codes, dtype=np.int64))
 
 
 def hold_contested(older: pl.DataFrame, review: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -259,6 +287,14 @@ def hold_contested(older: pl.DataFrame, review: pl.DataFrame) -> tuple[pl.DataFr
     keeps the link, and leaves the review list as a linked facility does; one with an earlier candidate within the
     margin is a choice between close candidates: its link is withheld and the pair listed for review.
     Returns (links kept, review list, withheld pairs as review rows)."""
+    rival_scores: dict[str, list[float]] = {}
+    for facility, score in zip(review["facility_id"].to_list(), review["score"].to_list()):
+        rival_scores.setdefault(facility, []).append(score)
+    linked = zip(older["facility_id"].to_list(), older["score"].to_list())
+    if not any(rival > score - MARGIN for facility, score in linked for rival in rival_scores.get(facility, ())):
+        # no rival anywhere (the usual case): the joins below would keep every link (~1.5 ms a prefecture)
+        return older, review.filter(~pl.col("facility_id").is_in(older["facility_id"].implode())), \
+            pl.DataFrame(schema=REVIEW_COLUMNS)
     rivals = older.join(review.select("facility_id", pl.col("score").alias("rival")), on="facility_id") \
         .filter(pl.col("rival") > pl.col("score") - MARGIN) \
         .group_by("inst_code", "facility_id").agg(pl.len().alias("rivals"))
@@ -278,25 +314,46 @@ KEEP_FROM = 0.28           # pairs surely scoring below 0.3 change nothing below
 
 
 class _Keys:
-    """The match keys of one side of a block as arrays: the strings (object arrays, indexed by pair and handed
-    to rapidfuzz), their lengths, and an id per distinct string, shared with the other side of the block
-    (equal ids ⇔ equal strings), so that every equality test of the scoring is an array comparison."""
+    """The match keys of one side of a block as arrays: an id per distinct string, shared with the other side of
+    the block (equal ids ⇔ equal strings of the same kind), so that every equality test of the scoring is an
+    array comparison; the name and address strings (object arrays, indexed by pair and handed to rapidfuzz) and
+    their lengths; whether the other keys are empty. With them each record's block (an id shared with the other
+    side, rising in order of first appearance) and the first record with its key (record: the key's id within
+    the side)."""
 
-    def __init__(self, sides: list[Side], ids: dict[str, int], fresh: Iterator[int]) -> None:
-        def arrays(values: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __init__(self, sides: list[Side], ids: dict[str, dict[str, int]], fresh: Iterator[int]) -> None:
+        def id_of(kind: str, values: list[str]) -> np.ndarray:
             # a string seen before keeps its id, a new one takes the next number of `fresh` (ids need only be
-            # unique, not consecutive: setdefault with a counter does it in C)
+            # unique, not consecutive: setdefault with a counter does it in C); a dict per kind of key, as only
+            # keys of one kind are compared (smaller dicts: faster)
+            return np.fromiter(map(ids.setdefault(kind, {}).setdefault, values, fresh), dtype=np.int64,
+                               count=len(values))
+
+        def non_empty(kind: str, id_: np.ndarray) -> np.ndarray:
+            return id_ != ids[kind].get("", -1)
+
+        def strings(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
             return (np.array(values + [""], dtype=object)[:-1],   # [""]: never a 2-D array of characters
-                    np.fromiter(map(len, values), dtype=np.int64, count=len(values)),
-                    np.fromiter(map(ids.setdefault, values, fresh), dtype=np.int64, count=len(values)))
-        parts = [text.address_parts(s.address_key) for s in sides]
-        self.name, self.name_len, self.name_id = arrays([s.name_key for s in sides])
-        _, self.full_len, self.full_id = arrays([s.full_key for s in sides])
-        self.addr, self.addr_len, self.addr_id = arrays([s.address_key for s in sides])
-        _, self.town_len, self.town_id = arrays([p[0] for p in parts])
-        _, self.nums_len, self.nums_id = arrays([p[1] for p in parts])
-        _, _, self.head_id = arrays([p[0][:1] for p in parts])
-        self.kind = np.array([_KIND_CODE.get(s.kind, 0) for s in sides], dtype=np.int8)
+                    np.fromiter(map(len, values), dtype=np.int64, count=len(values)))
+
+        def field(name: str) -> list:
+            return list(map(attrgetter(name), sides))
+        names, addresses = field("name_key"), field("address_key")
+        towns, nums = map(list, zip(*map(text.address_parts, addresses))) if sides else ([], [])
+        self.name, self.name_len = strings(names)
+        self.addr, self.addr_len = strings(addresses)
+        self.name_id, self.addr_id = id_of("name", names), id_of("address", addresses)
+        self.full_id, self.town_id, self.nums_id = (id_of("full", field("full_key")), id_of("town", towns),
+                                                    id_of("numbers", nums))
+        # where only emptiness matters, the id says it (no lengths to count)
+        self.has_full, self.has_town = non_empty("full", self.full_id), non_empty("town", self.town_id)
+        self.has_nums = non_empty("numbers", self.nums_id)
+        self.head_id = id_of("head", [t[:1] for t in towns])
+        self.block = id_of("block", field("block"))
+        self.kind = np.fromiter(map(_KIND_CODE.get, field("kind"), itertools.repeat(0)), dtype=np.int8,
+                                count=len(sides))
+        self.record = np.fromiter(map({}.setdefault, field("key"), itertools.count()), dtype=np.int64,
+                                  count=len(sides))
 
     def take(self, idx: np.ndarray) -> _Keys:
         """The keys of the records idx (one block's facilities), ids unchanged."""
@@ -306,7 +363,7 @@ class _Keys:
 
 
 def block_keys(insts: list[Side], facs: list[Side]) -> tuple[_Keys, _Keys]:
-    ids: dict[str, int] = {}
+    ids: dict[str, dict[str, int]] = {}
     fresh = itertools.count()
     return _Keys(insts, ids, fresh), _Keys(facs, ids, fresh)
 
@@ -331,9 +388,10 @@ def _candidates(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Keys] |
     bounded all at once. keys: block_keys(insts, facs), when the caller has them. With the pairs, the
     similarities their bound was computed from (score_pairs needs the same ones)."""
     ki, kf = keys or block_keys(insts, facs)
-    number: dict[str, int] = {}
-    bi = np.fromiter((number.setdefault(s.block, len(number)) for s in insts), dtype=np.int64, count=len(insts))
-    bf = np.fromiter((number.get(s.block, -1) for s in facs), dtype=np.int64, count=len(facs))
+    # the institutions' blocks numbered 0, 1, … in order of first appearance; -1: a block of facilities only
+    number, bi = np.unique(ki.block, return_inverse=True)
+    bf = np.minimum(np.searchsorted(number, kf.block), max(len(number) - 1, 0))
+    bf = np.where(number[bf] == kf.block, bf, -1) if len(number) else np.full(len(facs), -1, dtype=np.int64)
     # each block's records, in their own order, as a range of the stably sorted indices
     oi, of = np.argsort(bi, kind="stable"), np.argsort(bf, kind="stable")
     n_i = np.bincount(bi, minlength=len(number))
@@ -350,7 +408,9 @@ def _candidates(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Keys] |
         block = np.repeat(small, sizes)
         k = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         ia, ib = oi[at_i[block] + k // n_f[block]], of[at_f[block] + k % n_f[block]]
-        parts.append(_bounded(ki, kf, ia, ib, _cpdist(ki.name[ia].tolist(), kf.name[ib].tolist(), _ratio) / 100.0))
+        name_ratio, addr_ratio = _small_block_ratios(ki, kf, oi, of, at_i[small], at_f[small], n_i[small],
+                                                     n_f[small], ia, ib)
+        parts.append(_bounded(ki, kf, ia, ib, name_ratio, addr_ratio))
     for b in np.nonzero(large)[0].tolist():
         rows, cols = oi[at_i[b]:at_i[b] + n_i[b]], of[at_f[b]:at_f[b] + n_f[b]]
         block_f = kf.take(cols)
@@ -360,11 +420,34 @@ def _candidates(insts: list[Side], facs: list[Side], keys: tuple[_Keys, _Keys] |
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), _Sims(*[np.zeros(0)] * len(_Sims._fields))
     ia, ib = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    sims = _Sims(*map(np.concatenate, zip(*(p[2] for p in parts))))
-    a_kind, b_kind = ki.kind[ia], kf.kind[ib]
-    # compatible(): hospital never with clinic, dental (3) only with dental
-    ok = ((a_kind == 3) == (b_kind == 3)) & ((a_kind == 0) | (b_kind == 0) | (a_kind == b_kind))
-    return ia[ok], ib[ok], _Sims(*(v[ok] for v in sims))
+    return ia, ib, _Sims(*map(np.concatenate, zip(*(p[2] for p in parts))))
+
+
+MATRIX_FROM = 24   # pairs: a small block this large is measured as a matrix (cdist), smaller ones pair by pair
+
+
+def _small_block_ratios(ki: _Keys, kf: _Keys, oi: np.ndarray, of: np.ndarray, at_i: np.ndarray, at_f: np.ndarray,
+                        n_i: np.ndarray, n_f: np.ndarray, ia: np.ndarray, ib: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The name and address ratios / 100 of the pairs (ia, ib) of the small blocks, listed block by block
+    (institution, then facility; at_*, n_*: the blocks' ranges of the sorted records oi, of). A block's matrix
+    costs a call (~3 µs) but ~20 ns a pair where a pair alone costs ~150 ns: the larger blocks are matrices, the
+    rest one call pair by pair. cdist and cpdist give the same floats (tested), so the path changes no score."""
+    sizes = n_i * n_f
+    ends = np.cumsum(sizes)
+    name, addr = np.empty(len(ia)), np.empty(len(ia))
+    matrix = sizes >= MATRIX_FROM
+    names_i, names_f, addrs_i, addrs_f = ki.name[oi].tolist(), kf.name[of].tolist(), ki.addr[oi].tolist(), \
+        kf.addr[of].tolist()
+    for i0, f0, ni, nf, hi in zip(*(v[matrix].tolist() for v in (at_i, at_f, n_i, n_f, ends))):
+        lo = hi - ni * nf
+        name[lo:hi] = _cdist(names_i[i0:i0 + ni], names_f[f0:f0 + nf], _ratio).ravel()
+        addr[lo:hi] = _cdist(addrs_i[i0:i0 + ni], addrs_f[f0:f0 + nf], _ratio).ravel()
+    alone = np.nonzero(np.repeat(~matrix, sizes))[0]
+    a, b = ia[alone], ib[alone]
+    name[alone] = _cpdist(ki.name[a].tolist(), kf.name[b].tolist(), _ratio)
+    addr[alone] = _cpdist(ki.addr[a].tolist(), kf.addr[b].tolist(), _ratio)
+    return name / 100.0, addr / 100.0
 
 
 def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, _Sims]:
@@ -374,119 +457,145 @@ def _plausible_pairs(ki: _Keys, kf: _Keys, rows: np.ndarray) -> tuple[np.ndarray
     """
     name_sim = _cdist(ki.name[rows].tolist(), kf.name.tolist(), _ratio) / 100.0
 
-    def equal(ids_i: np.ndarray, len_i: np.ndarray, ids_f: np.ndarray) -> np.ndarray:
-        return (ids_i[rows][:, None] == ids_f[None, :]) & (len_i[rows] > 0)[:, None]
-    shared_key = (equal(ki.name_id, ki.name_len, kf.name_id) | equal(ki.full_id, ki.full_len, kf.full_id)
-                  | equal(ki.addr_id, ki.addr_len, kf.addr_id) | equal(ki.town_id, ki.town_len, kf.town_id))
-    # the most similar names: stable order, so ties go to the facility listed first (reproducible)
-    top = np.argsort(-name_sim, axis=1, kind="stable")[:, :NAME_CANDIDATES]
-    np.put_along_axis(shared_key, top, True, axis=1)
-    r, ib = np.nonzero(shared_key)
-    return _bounded(ki, kf, rows[r], ib, name_sim[r, ib], pairwise=False)
+    def equal(ids_i: np.ndarray, non_empty_i: np.ndarray, ids_f: np.ndarray) -> np.ndarray:
+        return (ids_i[rows][:, None] == ids_f[None, :]) & non_empty_i[rows][:, None]
+    shared_key = (equal(ki.name_id, ki.name_len > 0, kf.name_id) | equal(ki.full_id, ki.has_full, kf.full_id)
+                  | equal(ki.addr_id, ki.addr_len > 0, kf.addr_id) | equal(ki.town_id, ki.has_town, kf.town_id))
+    r, ib = np.nonzero(shared_key | _most_similar(name_sim, NAME_CANDIDATES))
+    return _bounded(ki, kf, rows[r], ib, name_sim[r, ib])
+
+
+def _most_similar(sim: np.ndarray, n: int) -> np.ndarray:
+    """Mask of each row's n largest values, ties going to the column listed first (reproducible): what the first
+    n of a stable descending sort take, found by partition (a sort of every row cost more than the matrix)."""
+    if sim.shape[1] <= n:
+        return np.ones(sim.shape, dtype=bool)
+    nth = np.partition(sim, sim.shape[1] - n, axis=1)[:, sim.shape[1] - n][:, None]   # the n-th largest
+    top = sim > nth
+    tied = sim == nth
+    room = n - np.count_nonzero(top, axis=1)
+    # rows with more values equal to the n-th largest than places left: the first ones
+    crowded = np.nonzero(np.count_nonzero(tied, axis=1) > room)[0]
+    tied[crowded] &= np.cumsum(tied[crowded], axis=1) <= room[crowded, None]
+    return top | tied
 
 
 class _Sims(NamedTuple):
     """rapidfuzz's measures of pairs (ia, ib), the raw material of both the bound and the scores."""
-    name_ratio: np.ndarray     # ratio of the name keys / 100
-    name_prefix: np.ndarray    # length of the common prefix of the name keys
-    name_postfix: np.ndarray   # … and of the common suffix
-    addr_ratio: np.ndarray     # ratio of the address keys / 100
-    addr_prefix: np.ndarray    # length of the common prefix of the address keys
+    name_ratio: np.ndarray       # ratio of the name keys / 100
+    name_contained: np.ndarray   # the shorter name key starts or ends the longer one
+    addr_ratio: np.ndarray       # ratio of the address keys / 100
+    addr_prefix: np.ndarray      # the shorter address key starts the longer one
 
 
-def _measure(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_ratio: np.ndarray | None = None) -> _Sims:
-    """The _Sims of the pairs (ia, ib); name_ratio when the caller measured it already."""
-    ni, nf, ai, af = ki.name[ia].tolist(), kf.name[ib].tolist(), ki.addr[ia].tolist(), kf.addr[ib].tolist()
-    return _Sims(_cpdist(ni, nf, _ratio) / 100.0 if name_ratio is None else name_ratio,
-                 _cpdist(ni, nf, Prefix.similarity), _cpdist(ni, nf, Postfix.similarity),
-                 _cpdist(ai, af, _ratio) / 100.0, _cpdist(ai, af, Prefix.similarity))
+def _measure(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_ratio: np.ndarray | None = None,
+             addr_ratio: np.ndarray | None = None) -> _Sims:
+    """The _Sims of the pairs (ia, ib); name_ratio, addr_ratio when the caller measured them already."""
+    if name_ratio is None:
+        name_ratio = _cpdist(ki.name[ia].tolist(), kf.name[ib].tolist(), _ratio) / 100.0
+    if addr_ratio is None:
+        addr_ratio = _cpdist(ki.addr[ia].tolist(), kf.addr[ib].tolist(), _ratio) / 100.0
+    return _Sims(name_ratio, _affix(ki.name, kf.name, ki.name_len, kf.name_len, ia, ib, name_ratio, True),
+                 addr_ratio, _affix(ki.addr, kf.addr, ki.addr_len, kf.addr_len, ia, ib, addr_ratio, False))
 
 
-def _bounded(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_sim: np.ndarray, pairwise: bool = True
-             ) -> tuple[np.ndarray, np.ndarray, _Sims]:
-    """The pairs (ia, ib) whose upper bound reaches KEEP_FROM (name_sim: their name ratio / 100), and their _Sims.
-    pairwise: name_sim came from cpdist, as score_pairs measures; else (a block's cdist matrix) the kept pairs'
-    name ratio is measured again pair by pair, so that a score never depends on the path that found its pair.
+def _affix(keys_i: np.ndarray, keys_f: np.ndarray, len_i: np.ndarray, len_f: np.ndarray, ia: np.ndarray,
+           ib: np.ndarray, ratio: np.ndarray, or_ends: bool) -> np.ndarray:
+    """Whether the shorter (non-empty) key of each pair starts the longer one (or_ends: or ends it). Asked of
+    rapidfuzz only where it can be so: the ratio is 2·LCS/(la + lb), and a key that starts or ends the other is
+    a common subsequence of both, so there the longest common subsequence, ratio·(la + lb)/2, is the shorter
+    length (the float is that integer to far better than ±0.5)."""
+    la, lb = len_i[ia], len_f[ib]
+    short = np.minimum(la, lb)
+    maybe = np.nonzero((short > 0) & (ratio * (la + lb) / 2 > short - 0.5))[0]
+    out = np.zeros(len(ia), dtype=bool)
+    if len(maybe):
+        a, b, n = keys_i[ia[maybe]].tolist(), keys_f[ib[maybe]].tolist(), short[maybe]
+        hit = _cpdist(a, b, Prefix.similarity) >= n
+        if or_ends:
+            hit |= _cpdist(a, b, Postfix.similarity) >= n
+        out[maybe] = hit
+    return out
+
+
+def _bounded(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name_ratio: np.ndarray,
+             addr_ratio: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, _Sims]:
+    """The pairs (ia, ib) of compatible kinds whose upper bound reaches KEEP_FROM, and their _Sims (name_ratio,
+    addr_ratio: their ratios / 100, the latter measured here when not given).
 
     The bound is an over-estimate of W_NAME·name_score + W_ADDR·address_score (each rule at its highest), so no
     pair scoring 0.3 or more is dropped. Nothing below needs pairs under 0.3: a link needs 0.85 and a clear
     margin of 0.1, a review entry needs at least 0.4 and counts competitors within 0.1 of it."""
-    m = _measure(ki, kf, ia, ib, name_sim)
+    a_kind, b_kind = ki.kind[ia], kf.kind[ib]
+    # compatible(): hospital never with clinic, dental (3) only with dental
+    ok = np.nonzero(((a_kind == 3) == (b_kind == 3)) & ((a_kind == 0) | (b_kind == 0) | (a_kind == b_kind)))[0]
+    ia, ib, name_ratio = ia[ok], ib[ok], name_ratio[ok]
+    m = _measure(ki, kf, ia, ib, name_ratio, None if addr_ratio is None else addr_ratio[ok])
     short = np.minimum(ki.name_len[ia], kf.name_len[ib])
-    contained = (short >= 3) & ((m.name_prefix >= short) | (m.name_postfix >= short))
+    contained = (short >= 3) & m.name_contained
     name_ub = np.maximum(m.name_ratio, np.where(contained, 0.92, 0.0))
-    full_eq = (ki.full_id[ia] == kf.full_id[ib]) & (ki.full_len[ia] > 0)
+    full_eq = (ki.full_id[ia] == kf.full_id[ib]) & ki.has_full[ia]
     name_ub = np.maximum(name_ub, full_eq.astype(np.float64))
     addr_ub = m.addr_ratio * 0.8
-    short_a = np.minimum(ki.addr_len[ia], kf.addr_len[ib])
-    addr_ub = np.maximum(addr_ub, np.where((short_a > 0) & (m.addr_prefix >= short_a), 1.0, 0.0))
-    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
+    addr_ub = np.maximum(addr_ub, np.where(m.addr_prefix, 1.0, 0.0))
+    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & ki.has_town[ia]
     addr_ub = np.maximum(addr_ub, 0.95 * town_eq)
-    nums_eq = (ki.nums_id[ia] == kf.nums_id[ib]) & (ki.nums_len[ia] > 0)
+    nums_eq = (ki.nums_id[ia] == kf.nums_id[ib]) & ki.has_nums[ia]
     addr_ub = np.maximum(addr_ub, 0.9 * nums_eq)
     keep = W_NAME * name_ub + W_ADDR * addr_ub >= KEEP_FROM
-    ia, ib, m = ia[keep], ib[keep], _Sims(*(v[keep] for v in m))
-    if not pairwise:
-        m = m._replace(name_ratio=_cpdist(ki.name[ia].tolist(), kf.name[ib].tolist(), _ratio) / 100.0)
-    return ia, ib, m
+    return ia[keep], ib[keep], _Sims(*(v[keep] for v in m))
 
 
 def score_pairs(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray,
                 keys: tuple[_Keys, _Keys] | None = None, sims: _Sims | None = None
-                ) -> tuple[list[float], list[float], list[float]]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(score, name_score, address_score) of the pairs (insts[ia[k]], facs[ib[k]]) — exactly what
     name_score() and address_score() give pair by pair (tested), computed column-wise: rapidfuzz over the
     pairs in C, the rules as array selections (equal strings as equal ids, see _Keys), and Python's own
     round() for the rounded values. keys: block_keys(insts, facs), and sims: the pairs' _Sims, when the caller
     has them (_candidates measured them for the bound)."""
     if len(ia) == 0:
-        return [], [], []
+        return np.zeros(0), np.zeros(0), np.zeros(0)
     ki, kf = keys or block_keys(insts, facs)
     m = sims if sims is not None else _measure(ki, kf, ia, ib)
     # name_score
     la, lb = ki.name_len[ia], kf.name_len[ib]
     short = np.minimum(la, lb)
-    contained = (short >= 3) & ((m.name_prefix >= short) | (m.name_postfix >= short))
-    same = (ki.name_id[ia] == kf.name_id[ib]) | ((ki.full_id[ia] == kf.full_id[ib]) & (ki.full_len[ia] > 0))
+    contained = (short >= 3) & m.name_contained
+    same = (ki.name_id[ia] == kf.name_id[ib]) | ((ki.full_id[ia] == kf.full_id[ib]) & ki.has_full[ia])
     ns = _select([(la == 0) | (lb == 0), same, contained], [0.0, 1.0, 0.92], m.name_ratio)
     # address_score
     la, lb = ki.addr_len[ia], kf.addr_len[ib]
     short = np.minimum(la, lb)
-    prefix = (m.addr_prefix >= short) & (la != lb)
     # the longer one goes on with "-" right after the shorter one (one source stops at the block)
     dash = np.zeros(len(ia), dtype=bool)
-    at = np.nonzero(prefix & (short > 0))[0]
-    for k, a, b, n in zip(at.tolist(), ki.addr[ia[at]].tolist(), kf.addr[ib[at]].tolist(), short[at].tolist()):
-        dash[k] = (a if len(a) > len(b) else b)[n] == "-"
-    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & (ki.town_len[ia] > 0)
+    at = np.nonzero(m.addr_prefix & (la != lb))[0]
+    longer = np.where(la[at] > lb[at], ki.addr[ia[at]], kf.addr[ib[at]])
+    dash[at] = [a[n] == "-" for a, n in zip(longer.tolist(), short[at].tolist())]
+    town_eq = (ki.town_id[ia] == kf.town_id[ib]) & ki.has_town[ia]
     nums_eq = ki.nums_id[ia] == kf.nums_id[ib]
-    nums_missing = (ki.nums_len[ia] == 0) | (kf.nums_len[ib] == 0)
+    nums_missing = ~ki.has_nums[ia] | ~kf.has_nums[ib]
     head_eq = ki.head_id[ia] == kf.head_id[ib]
     as_ = _select([(la == 0) | (lb == 0), ki.addr_id[ia] == kf.addr_id[ib], dash, town_eq & nums_eq,
-                   town_eq & nums_missing, (ki.nums_len[ia] > 0) & nums_eq & head_eq],
+                   town_eq & nums_missing, ki.has_nums[ia] & nums_eq & head_eq],
                   [0.0, 1.0, 0.85, 0.95, 0.8, 0.9], 0.8 * m.addr_ratio)
-    total = W_NAME * np.array(ns) + W_ADDR * np.array(as_)
-    return _round3(total), ns, as_
+    return _round3(W_NAME * ns + W_ADDR * as_), ns, as_
 
 
-def _select(conditions: list[np.ndarray], values: list[float], otherwise: np.ndarray) -> list[float]:
+def _select(conditions: list[np.ndarray], values: list[float], otherwise: np.ndarray) -> np.ndarray:
     """The first condition that holds gives its value; otherwise round(otherwise, 3), as Python rounds."""
-    chosen = np.select(conditions, values, default=np.nan)
-    out = chosen.tolist()
-    rest = np.nonzero(np.isnan(chosen))[0]
-    for k, v in zip(rest.tolist(), _round3(otherwise[rest])):
-        out[k] = v
-    return out
+    return np.select(conditions, values, default=_round3(otherwise))
 
 
-def _round3(values: np.ndarray) -> list[float]:
-    """[round(v, 3) for v in values] — Python's round, as the pair-by-pair functions round — column-wise:
+def _round3(values: np.ndarray) -> np.ndarray:
+    """round(v, 3) of each value — Python's round, as the pair-by-pair functions round — column-wise:
     rint(v·1000)/1000 is the same float unless v·1000 lies within a hair of a half (where the product's own
     rounding could tip it); those few are rounded by Python."""
     scaled = values * 1000.0
-    out = (np.rint(scaled) / 1000.0).tolist()
-    for k in np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)[0].tolist():
-        out[k] = round(float(values[k]), 3)
+    out = np.rint(scaled) / 1000.0
+    near_half = np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)[0]
+    if len(near_half):
+        out[near_half] = [round(v, 3) for v in values[near_half].tolist()]
     return out
 
 
@@ -497,10 +606,6 @@ def _cpdist(a: list[str], b: list[str], scorer) -> np.ndarray:
 def _cdist(a: list[str], b: list[str], scorer) -> np.ndarray:
     # both cores for a large matrix (rapidfuzz releases the GIL); threads cost more than they save on a small one
     return cdist(a, b, scorer=scorer, dtype=np.float64, workers=-1 if len(a) * len(b) > 50_000 else 1)
-
-
-def _open(sides: list[Side], taken: set[str]) -> np.ndarray:
-    return np.array([s.key not in taken for s in sides], dtype=bool)
 
 
 def _count_at_least(group: np.ndarray, score: np.ndarray, threshold: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -521,63 +626,81 @@ def _count_at_least(group: np.ndarray, score: np.ndarray, threshold: np.ndarray,
     return ends - starts
 
 
-def _unique_exact_names(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray, name: np.ndarray,
-                        addr: np.ndarray, taken_i: set[str], taken_f: set[str]):
-    """(institution index, facility index, pair index) of the open pairs whose (distinctive) name key occurs
-    once among the open institutions and once among the open facilities of their block."""
-    count_i = Counter((s.block, s.name_key) for s in insts if s.key not in taken_i)
-    count_f = Counter((s.block, s.name_key) for s in facs if s.key not in taken_f)
-    by_name_f = {(s.block, s.name_key): b for b, s in enumerate(facs) if s.key not in taken_f}
-    open_i, open_f = _open(insts, taken_i), _open(facs, taken_f)
+def _unique_exact_names(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, name: np.ndarray, addr: np.ndarray,
+                        open_i: np.ndarray, open_f: np.ndarray) -> np.ndarray:
+    """Positions k, in institution order, of the pairs of open records (open_i, open_f: masks of insts and facs)
+    whose (distinctive) name key occurs once among the open institutions and once among the open facilities of
+    their block."""
+    open_pair = open_i[ia] & open_f[ib]
+    # equal name keys score 1.0
+    k = np.nonzero(open_pair & (name == 1.0) & (ki.name_id[ia] == kf.name_id[ib]) & (ki.name_len[ia] >= 4))[0]
+    block, named = ki.block[ia[k]], ki.name_id[ia[k]]
+    k = k[(_occurrences(ki.block, ki.name_id, open_i, block, named) == 1)
+          & (_occurrences(kf.block, kf.name_id, open_f, block, named) == 1)]
     # an open pair at exactly the same street address is stronger evidence than the name: the facility may
     # be another institution renamed (内田医院 → 赤宿診療所 at 赤宿5-26-7, while a different 赤宿診療所 sits at 1-10-8)
-    addr_of_i: dict[int, set[int]] = {}
-    addr_of_f: dict[int, set[int]] = {}
-    for a, b in zip(*(side[open_i[ia] & open_f[ib] & (addr == 1.0)].tolist() for side in (ia, ib))):
-        addr_of_i.setdefault(a, set()).add(b)
-        addr_of_f.setdefault(b, set()).add(a)
-    # equal name keys score 1.0: the pairs to look the name-unique ones up in
-    same_name = np.nonzero(name == 1.0)[0]
-    exact = {(a, b): k for k, a, b in zip(same_name.tolist(), ia[same_name].tolist(), ib[same_name].tolist())}
-    for a, i in enumerate(insts):
-        named = (i.block, i.name_key)
-        if i.key in taken_i or len(i.name_key) < 4 or count_i.get(named) != 1 or count_f.get(named) != 1:
-            continue
-        b = by_name_f[named]
-        if addr_of_f.get(b, set()) - {a} or addr_of_i.get(a, set()) - {b}:
-            continue
-        if (a, b) in exact:
-            yield a, b, exact[(a, b)]
+    same_addr = open_pair & (addr == 1.0)
+    itself = same_addr[k]
+    k = k[(np.bincount(ia[same_addr], minlength=len(open_i))[ia[k]] == itself)
+          & (np.bincount(ib[same_addr], minlength=len(open_f))[ib[k]] == itself)]
+    k = k[np.argsort(ia[k], kind="stable")]
+    # in institution order, a record whose key an earlier one of this pass took is no longer open
+    _, first = np.unique(ki.record[ia[k]], return_index=True)
+    return k[np.sort(first)]
+
+
+def _unique_same_streets(ki: _Keys, kf: _Keys, ia: np.ndarray, ib: np.ndarray, addr: np.ndarray,
+                         open_i: np.ndarray, open_f: np.ndarray) -> np.ndarray:
+    """Positions k of the pairs of open records at the same street address (one with a number) that is the
+    address of one open institution and one open facility of their block — so each record's only open pair at
+    that address."""
+    k = np.nonzero(open_i[ia] & open_f[ib] & (addr == 1.0))[0]
+    block, street = ki.block[ia[k]], ki.addr_id[ia[k]]
+    k = k[(_occurrences(ki.block, ki.addr_id, open_i, block, street) == 1)
+          & (_occurrences(kf.block, kf.addr_id, open_f, block, street) == 1)]
+    return k[np.array([any(c.isdigit() for c in address) for address in ki.addr[ia[k]].tolist()], dtype=bool)]
+
+
+def _occurrences(block: np.ndarray, value: np.ndarray, among: np.ndarray, asked_block: np.ndarray,
+                 asked_value: np.ndarray) -> np.ndarray:
+    """How many of the records `among` (a mask) have the (block, value) ids (asked_block[k], asked_value[k])."""
+    span = int(max(value.max(initial=0), asked_value.max(initial=0))) + 1
+    have, count = np.unique(block[among] * span + value[among], return_counts=True)
+    asked = asked_block * span + asked_value
+    at = np.searchsorted(have, asked)
+    found = at < len(have)
+    found[found] = have[at[found]] == asked[found]
+    out = np.zeros(len(asked), dtype=np.int64)
+    out[found] = count[at[found]]
+    return out
 
 
 def mutual_best(insts: list[Side], facs: list[Side], ia: np.ndarray, ib: np.ndarray, sc: np.ndarray | list[float],
-                ns: np.ndarray | list[float], as_: np.ndarray | list[float]) -> list:
+                ns: np.ndarray | list[float], as_: np.ndarray | list[float]) -> np.ndarray:
     """Pass 1 over the scored pairs (insts[ia[k]], facs[ib[k]]): the pairs that are good (score ≥ ACCEPT with a
     close name or the same address) and each side's best, with every other candidate of either side more than
     MARGIN below. Equal scores rank by the larger key (inst_code / facility_id), so the result does not depend on
-    the order of the pairs. ((inst key, facility key), (score, name score, address score)) in the pairs' order.
+    the order of the pairs. Their positions k, in the pairs' order.
     Column-wise: one sort per side instead of a list per institution and facility."""
     score = np.asarray(sc, dtype=np.float64)
     # a pair scoring under ACCEPT - MARGIN can neither be linked nor come within the margin of one that is (scores
     # are multiples of 0.001; the float ACCEPT - MARGIN is a hair under 0.75): only the rest are ranked
     near = np.nonzero(score > ACCEPT - MARGIN - 1e-9)[0]
     if len(near) == 0:
-        return []
+        return near
     ia, ib, score = ia[near], ib[near], score[near]
     name, addr = np.asarray(ns, dtype=np.float64)[near], np.asarray(as_, dtype=np.float64)[near]
     best_f, second_i = _best_per(ia, ib, score, _key_ranks(facs), len(insts))
     best_i, second_f = _best_per(ib, ia, score, _key_ranks(insts), len(facs))
     ok = ((score >= ACCEPT) & ((name >= 0.9) | (addr == 1.0)) & (best_f[ia] == ib) & (best_i[ib] == ia)
           & ~(second_i[ia] > score - MARGIN) & ~(second_f[ib] > score - MARGIN))
-    return [((insts[a].key, facs[b].key), (s, n, d))
-            for a, b, s, n, d in zip(ia[ok].tolist(), ib[ok].tolist(), score[ok].tolist(), name[ok].tolist(),
-                                     addr[ok].tolist())]
+    return near[ok]
 
 
 def _key_ranks(sides: list[Side]) -> np.ndarray:
     """Each side's position in key order (the tie-break between equal scores)."""
     ranks = np.empty(len(sides), dtype=np.int64)
-    ranks[sorted(range(len(sides)), key=lambda k: sides[k].key)] = np.arange(len(sides))
+    ranks[sorted(range(len(sides)), key=list(map(attrgetter("key"), sides)).__getitem__)] = np.arange(len(sides))
     return ranks
 
 

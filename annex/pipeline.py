@@ -11,6 +11,8 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import compress
+from operator import attrgetter, not_
 from pathlib import Path
 from typing import Callable
 
@@ -160,12 +162,15 @@ def link_frames(inst: pl.DataFrame, fac: pl.DataFrame, chosen: pl.DataFrame | No
     inst_sides = linking.make_sides(inst, "inst_code", None, index)
     forced = pl.DataFrame(linking.override_links(inst_sides, fac_sides, chosen), schema=linking.LINK_COLUMNS)
     banned = chosen.filter(pl.col("action") == "reject") if chosen is not None else None
-    taken_i, taken_f = set(forced["inst_code"]), set(forced["facility_id"])
-    current = dict(zip(inst["inst_code"], inst["in_meibo"]))
-    links, review = linking.link([s for s in inst_sides if current[s.key] and s.key not in taken_i],
-                                 [s for s in fac_sides if s.key not in taken_f], banned)
-    taken_f |= set(links["facility_id"])
-    links2, review2 = linking.link([s for s in inst_sides if not current[s.key] and s.key not in taken_i],
+    taken_i, taken_f = set(forced["inst_code"].to_list()), set(forced["facility_id"].to_list())
+    current = dict(zip(inst["inst_code"].to_list(), inst["in_meibo"].to_list()))
+    if taken_i:
+        inst_sides = [s for s in inst_sides if s.key not in taken_i]
+    in_meibo = list(map(current.__getitem__, map(attrgetter("key"), inst_sides)))
+    links, review = linking.link(list(compress(inst_sides, in_meibo)),
+                                 [s for s in fac_sides if s.key not in taken_f] if taken_f else fac_sides, banned)
+    taken_f |= set(links["facility_id"].to_list())
+    links2, review2 = linking.link(list(compress(inst_sides, map(not_, in_meibo))),
                                    [s for s in fac_sides if s.key not in taken_f], banned)
     links2, review, held = linking.hold_contested(links2, review)
     # a facility already under review with a current code does not also need an old-code candidate

@@ -237,7 +237,8 @@ def test_mutual_best_equals_the_pair_by_pair_pass():
         as_ = [rng.choice([0.5, 0.85, 1.0]) for _ in cells]
         pairs = {(insts[a].key, facs[b].key): (s, n, d) for a, b, s, n, d in zip(ia.tolist(), ib.tolist(), sc, ns, as_)}
         expected = _mutual_best_pair_by_pair(pairs, lambda v: v[0] >= ACCEPT and (v[1] >= 0.9 or v[2] == 1.0))
-        assert mutual_best(insts, facs, ia, ib, sc, ns, as_) == expected, trial
+        got = mutual_best(insts, facs, ia, ib, sc, ns, as_).tolist()
+        assert [((insts[ia[k]].key, facs[ib[k]].key), (sc[k], ns[k], as_[k])) for k in got] == expected, trial
 
 
 def test_linking_in_two_parts_equals_linking_at_once(tmp_path, monkeypatch):
@@ -499,3 +500,220 @@ def test_make_sides_gives_what_the_per_value_functions_give():
         plain += sum(text.plain_basic(a or "") is not None for a in df["address"])
     # the fast paths are what is compared: most of these addresses take them
     assert records > 5000 and plain > records / 2, (records, plain)
+
+
+def test_matrix_and_pair_by_pair_ratios_are_the_same_floats():
+    """Small blocks are measured as matrices (cdist), the rest pair by pair (cpdist), and a large block's name
+    ratios come from its matrix: a score must not depend on the path. The ratio is a function of the two
+    lengths and the longest common subsequence, so every (la, lb, LCS) up to 100 characters is checked, in the
+    8-bit and the 16-bit string kinds (rapidfuzz's SIMD matrix paths go up to 64)."""
+    import numpy as np
+    from rapidfuzz.process import cdist, cpdist
+    for same, other in (("a", "b"), ("本", "町")):
+        queries = [same * la for la in range(101)]
+        # with the query same·la: LCS = min(la, k)
+        choices = [same * k + other * (lb - k) for lb in range(101) for k in range(lb + 1)]
+        matrix = cdist(queries, choices, scorer=linking._ratio, dtype=np.float64)
+        rows = np.repeat(np.arange(len(queries)), len(choices)).tolist()
+        cols = np.tile(np.arange(len(choices)), len(queries)).tolist()
+        pairs = cpdist([queries[r] for r in rows], [choices[c] for c in cols], scorer=linking._ratio, dtype=np.float64)
+        assert np.array_equal(matrix.ravel(), pairs)
+
+
+def test_rounding_is_pythons_round_at_the_half_thousandths():
+    """_round3 rounds column-wise; at x.xxx5 (where v·1000 is a hair off the half) it must still give what
+    round(v, 3) gives: values at, just below and just above every half-thousandth of [0, 1], the weighted sums
+    the scores are made of, and random values."""
+    import random
+    import numpy as np
+    halves = [(k + 0.5) / 1000 for k in range(1000)]
+    values = halves + [float(np.nextafter(v, to)) for to in (0.0, 1.0) for v in halves]   # Python floats
+    rng = random.Random(3)
+    grid = [k / 1000 for k in range(1001)]
+    values += [linking.W_NAME * rng.choice(grid) + linking.W_ADDR * rng.choice(grid) for _ in range(20_000)]
+    values += [0.8 * rng.random() for _ in range(20_000)]
+    got = linking._round3(np.array(values, dtype=np.float64))
+    assert got.tolist() == [round(v, 3) for v in values]
+    # _select: the first condition that holds, else the rounded value
+    otherwise = np.array(values[:3000])
+    cond = [np.array([k % 3 == 0 for k in range(3000)]), np.array([k % 2 == 0 for k in range(3000)])]
+    assert linking._select(cond, [1.0, 0.5], otherwise).tolist() == [
+        1.0 if k % 3 == 0 else 0.5 if k % 2 == 0 else round(v, 3) for k, v in enumerate(values[:3000])]
+
+
+def test_most_similar_takes_what_a_stable_sort_takes():
+    """A large block's shortlist takes each institution's n most similar names, ties to the facility listed
+    first: _most_similar (by partition) against the first n of a stable descending sort, with many ties."""
+    import numpy as np
+    rng = np.random.default_rng(2)
+    for trial in range(2000):
+        shape = (int(rng.integers(1, 12)), int(rng.integers(1, 40)))
+        sim = rng.choice([0.0, 0.25, 0.5, 0.5, 0.8, 1.0], size=shape) if trial % 2 else rng.random(shape)
+        n = int(rng.integers(1, 10))
+        expected = np.zeros(shape, dtype=bool)
+        np.put_along_axis(expected, np.argsort(-sim, axis=1, kind="stable")[:, :n], True, axis=1)
+        assert np.array_equal(linking._most_similar(sim, n), expected), trial
+
+
+def test_affixes_are_found_wherever_they_are():
+    """_affix asks rapidfuzz only about pairs whose LCS (read off the ratio) is the shorter length; it must
+    still find every key that starts (or ends) the other: against str.startswith/endswith on keys from a
+    three-letter alphabet (many prefixes, suffixes and near-misses), empty keys included."""
+    import random
+    import numpy as np
+    rng = random.Random(4)
+    words = ["".join(rng.choice("あいう") for _ in range(rng.randint(0, 7))) for _ in range(400)]
+    a = np.array(words[:200] + [""], dtype=object)[:-1]
+    b = np.array(words[200:] + [w[:rng.randint(0, len(w))] for w in words[:200]] + [""], dtype=object)[:-1]
+    ia = np.repeat(np.arange(len(a)), len(b))
+    ib = np.tile(np.arange(len(b)), len(a))
+    len_a = np.array([len(w) for w in a], dtype=np.int64)
+    len_b = np.array([len(w) for w in b], dtype=np.int64)
+    ratio = linking._cpdist(a[ia].tolist(), b[ib].tolist(), linking._ratio) / 100.0
+    for or_ends in (False, True):
+        got = linking._affix(a, b, len_a, len_b, ia, ib, ratio, or_ends).tolist()
+        expected = []
+        for x, y in zip(a[ia].tolist(), b[ib].tolist()):
+            short, long_ = sorted((x, y), key=len)
+            expected.append(bool(short) and (long_.startswith(short) or or_ends and long_.endswith(short)))
+        assert got == expected
+        assert sum(expected) > 1000
+
+
+def test_key_ranks_follow_pythons_string_order():
+    """Equal scores rank by key: _key_ranks must be the position in Python's sorted() order, keys of mixed
+    lengths and repeated keys included (the first record first)."""
+    import random
+    from annex.linking import Side
+    rng = random.Random(6)
+    keys = [str(rng.randint(0, 10 ** rng.randint(0, 12))) for _ in range(3000)] + ["", "0", "00", "１", "9" * 13]
+    keys += rng.sample(keys, 300)
+    sides = [Side(k, "", "", "", "", None, "b", "13") for k in keys]
+    order = sorted(range(len(keys)), key=lambda k: keys[k])
+    assert linking._key_ranks(sides).tolist() == [order.index(k) for k in range(len(keys))]
+
+
+def test_a_code_taken_by_name_is_taken_for_its_other_records():
+    """One code on two records (two municipalities), each the only one with its name on both sides of its
+    municipality: the unique-name pass links the first, and the code is then taken — the second record links
+    nothing (nor goes to review as an open pair)."""
+    inst = [side("0310110001", "岩手医科大学附属内丸メディカルセンター", "内丸19-1", "032018"),
+            side("0310110001", "岩手医科大学附属内丸メディカルセンター", "内丸19-1", "032026")]
+    facs = [side("F1", "岩手医科大学附属内丸メディカルセンター", "矢巾町西徳田2-1-1", "032018"),
+            side("F2", "岩手医科大学附属内丸メディカルセンター", "南大通3-2-1", "032026")]
+    links, review = linking.link(inst, facs)
+    assert links.select("inst_code", "facility_id", "method").rows() == [("0310110001", "F1", "name")]
+    assert review.height == 0
+
+
+def test_counts_by_block_and_value_equal_a_counter():
+    """_occurrences (passes 2 and 3: how many open records of a block have a name or an address) against a
+    Counter over the same records."""
+    from collections import Counter
+    import random
+    import numpy as np
+    rng = random.Random(8)
+    for trial in range(200):
+        n = rng.randint(0, 50)
+        block = np.array([rng.randint(0, 4) for _ in range(n)], dtype=np.int64)
+        value = np.array([rng.randint(0, 6) for _ in range(n)], dtype=np.int64)
+        among = np.array([rng.random() < 0.7 for _ in range(n)], dtype=bool)
+        asked_block = np.array([rng.randint(0, 5) for _ in range(30)], dtype=np.int64)
+        asked_value = np.array([rng.randint(0, 7) for _ in range(30)], dtype=np.int64)
+        count = Counter((b, v) for b, v, m in zip(block.tolist(), value.tolist(), among.tolist()) if m)
+        got = linking._occurrences(block, value, among, asked_block, asked_value).tolist()
+        assert got == [count[(b, v)] for b, v in zip(asked_block.tolist(), asked_value.tolist())], trial
+
+
+def test_banned_pairs_are_the_override_files_pairs():
+    """_banned_pairs marks the pairs whose (inst_code, facility_id) the 紐付け禁止 rows name, every record of a
+    repeated key included."""
+    import random
+    import numpy as np
+    from annex.linking import Side
+    rng = random.Random(9)
+    insts = [Side(f"i{rng.randint(0, 30)}", "", "", "", "", None, "b", "13") for _ in range(40)]
+    facs = [Side(f"f{rng.randint(0, 30)}", "", "", "", "", None, "b", "13") for _ in range(40)]
+    ia = np.array([rng.randrange(40) for _ in range(500)], dtype=np.int64)
+    ib = np.array([rng.randrange(40) for _ in range(500)], dtype=np.int64)
+    banned = {(f"i{rng.randint(0, 30)}", f"f{rng.randint(0, 30)}") for _ in range(60)}
+    got = linking._banned_pairs(insts, facs, ia, ib, banned).tolist()
+    assert got == [(insts[a].key, facs[b].key) in banned for a, b in zip(ia.tolist(), ib.tolist())]
+    assert any(got) and not all(got)
+
+
+def test_candidates_carry_the_pair_by_pair_measures(monkeypatch):
+    """_candidates measures small blocks as matrices (cdist) or pair by pair, large ones through a shortlist,
+    and asks for prefixes and suffixes only where they can be: the measures it hands to score_pairs must be
+    what each pair alone gives (rapidfuzz's ratio, str.startswith/endswith), on the real sample's blocks and
+    their near-miss spellings, with blocks on every path (as they come, all small, all large)."""
+    from annex.pipeline import select_prefectures
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    ref = read_reference(RAW, {p.code for p in select_prefectures(RAW, None)})
+    sides = linking.make_sides(ref.facilities(), "facility_id", "kind", ref.index)
+    others = [linking.Side(f"x{n}", s.name, (s.name_key[:-1], s.name_key + "分院", s.name_key[1:], "")[n % 4], "",
+                           (s.address_key.rsplit("-", 1)[0], s.address_key + "-1", "")[n % 3], s.kind, s.block,
+                           s.pref_code)
+              for n, s in enumerate(sides + sides)]
+    sizes: dict[str, list[int]] = {}
+    for k, records in enumerate((others, sides)):
+        for s in records:
+            sizes.setdefault(s.block, [0, 0])[k] += 1
+    products = [a * b for a, b in sizes.values() if a and b]
+    assert min(products) < linking.MATRIX_FROM < max(p for p in products if p <= linking.FULL_PAIRS_UP_TO)
+    assert max(products) > linking.FULL_PAIRS_UP_TO
+
+    def affix(a, b, ends):
+        short, long_ = sorted((a, b), key=len)
+        return bool(short) and (long_.startswith(short) or ends and long_.endswith(short))
+    for full_pairs_up_to in (linking.FULL_PAIRS_UP_TO, 10**9, 0):
+        monkeypatch.setattr(linking, "FULL_PAIRS_UP_TO", full_pairs_up_to)
+        ia, ib, sims = linking._candidates(others, sides)
+        pairs = [(others[a], sides[b]) for a, b in zip(ia.tolist(), ib.tolist())]
+        assert len(pairs) > 2000
+        names = [(i.name_key, f.name_key) for i, f in pairs]
+        addrs = [(i.address_key, f.address_key) for i, f in pairs]
+        assert sims.name_ratio.tolist() == [linking._ratio(a, b) / 100.0 for a, b in names]
+        assert sims.addr_ratio.tolist() == [linking._ratio(a, b) / 100.0 for a, b in addrs]
+        assert sims.name_contained.tolist() == [affix(a, b, True) for a, b in names]
+        assert sims.addr_prefix.tolist() == [affix(a, b, False) for a, b in addrs]
+
+
+def test_unique_name_links_a_pair_at_one_address_left_by_a_close_rival():
+    """Pass 1 leaves 山田内科医院 ↔ 山田内科医院 (same address) for a rival within the margin (its 分院 at 大字本町,
+    0.932); the name is unique on both sides, and the pair's own same-address match is no objection: the
+    unique-name pass links it."""
+    inst = [side("0310110001", "山田内科医院", "本町1-2-3"), side("0310110002", "山田内科医院分院", "大字本町1-2-3")]
+    facs = [side("F1", "山田内科医院", "本町1-2-3")]
+    assert linking.W_NAME * linking.name_score(inst[1], facs[0]) + \
+        linking.W_ADDR * linking.address_score(inst[1], facs[0]) > 1.0 - linking.MARGIN
+    links, review = linking.link(inst, facs)
+    assert links.select("inst_code", "facility_id", "method").rows() == [("0310110001", "F1", "name")]
+    assert review.height == 0
+
+
+def test_a_link_row_names_the_last_record_of_its_facility_key():
+    """One facility ID on two records: the link's place (pref_code, municipality_code) is that of the ID's last
+    record, the one a lookup by ID finds (override_links looks it up so)."""
+    inst = [side("0310110001", "中央病院", "本町1-2-3", "032018")]
+    facs = [side("F1", "中央病院", "本町1-2-3", "032018"), side("F1", "中央病院", "本町1-2-3", "032026")]
+    links, _ = linking.link(inst, facs)
+    assert links.select("inst_code", "facility_id", "pref_code", "municipality_code").rows() == [
+        ("0310110001", "F1", "03", "032026")]
+
+
+def test_old_code_far_ahead_keeps_its_link_and_clears_the_review_list():
+    """No rival within the margin at all (hold_contested's quick path): the code known only from the code list
+    keeps its link, and its facility leaves the review list of the 名簿's codes, where it was a candidate."""
+    from annex.pipeline import link_frames
+    from annex.reference import read_reference
+    from tests.conftest import RAW
+    index = read_reference(RAW, {"03"}).index
+    inst, fac = _frames([("0310110003", "南町南病院", "南町8-8", True), ("0310119998", "南病院", "南町4-4", False)],
+                        [("03103100002", "南病院", "南町4-4")])
+    current_only = link_frames(inst.filter(pl.col("in_meibo")), fac, None, index)
+    assert current_only["review"].select("inst_code", "facility_id").rows() == [("0310110003", "03103100002")]
+    got = link_frames(inst, fac, None, index)
+    assert got["links"].select("inst_code", "facility_id").rows() == [("0310119998", "03103100002")]
+    assert got["review"].height == 0 and got["review_older"].height == 0
