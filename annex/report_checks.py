@@ -175,8 +175,9 @@ def check_institution_reports(files: list[ReportFile], lookup: InstitutionLookup
             code = row.get("inst_code")
             inst = lookup.by_code(code) if code else None
             if inst is not None:
-                if text.name_key(inst["name"]) != text.name_key(row["name"]) and \
-                        text.full_name_key(inst["name"]) != text.full_name_key(row["name"]):
+                # text.name_keys: (name_key, full_name_key, …), the institution's cached by the linking
+                listed, reported = text.name_keys(inst["name"]), text.name_keys(row["name"])
+                if listed[0] != reported[0] and listed[1] != reported[1]:
                     _warn(rep, row, "医療機関名", row["name"], "name_differs",
                           f"医療機関コード {code} の名簿上の名称は「{inst['name']}」です。コードを正として名簿の名称を使います。")
             else:
