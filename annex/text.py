@@ -308,14 +308,6 @@ def _kind_of(t: str) -> str | None:
     return None
 
 
-def to_katakana(text: str | None) -> str:
-    """Hiragana and half-width kana to full-width katakana."""
-    if not text:
-        return ""
-    t = unicodedata.normalize("NFKC", text)
-    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in t)
-
-
 # Plain text, and make_sides' keys of it. Plain: kanji, kana, ASCII letters and digits, and the dashes NFKC keeps.
 # Each of these characters is its own NFKC and combines with no neighbour, so any string of them, and any part of
 # one, is NFKC already; none is a space, punctuation, a bracket, 外字 or a variant kanji, and the only digits are
