@@ -51,6 +51,11 @@ class Side(NamedTuple):
     block: str          # municipality code (or "pref:XX" when unknown)
     pref_code: str
 
+    @property
+    def municipality_code(self) -> str | None:
+        """The block as a link row names it: None where the municipality is unknown (a "pref:XX" block)."""
+        return None if self.block.startswith("pref:") else self.block
+
 
 def similarity(a: str, b: str) -> float:
     """2·(matching characters)/(total characters), as difflib's SequenceMatcher.ratio measures it, computed by
@@ -263,7 +268,7 @@ def _link_frame(insts: list[Side], facs: list[Side], overridden: list[dict], ia:
     columns = {"inst_code": [insts[k].key for k in ia[at].tolist()], "facility_id": [f.key for f in fs],
                "method": method, "score": score[at].tolist(), "name_score": ns, "address_score": as_, "why": why,
                "pref_code": [f.pref_code for f in fs],
-               "municipality_code": [None if f.block.startswith("pref:") else f.block for f in fs]}
+               "municipality_code": [f.municipality_code for f in fs]}
     if overridden:
         columns = {c: [r[c] for r in overridden] + v for c, v in columns.items()}
     return pl.DataFrame(columns, schema=LINK_COLUMNS)
@@ -724,4 +729,4 @@ def _best_per(own: np.ndarray, other: np.ndarray, score: np.ndarray, other_rank:
 def _link_row(i: Side, f: Side, method: str, score: float, ns: float, as_: float, why: str) -> dict:
     return {"inst_code": i.key, "facility_id": f.key, "method": method, "score": score, "name_score": ns,
             "address_score": as_, "why": why, "pref_code": f.pref_code,
-            "municipality_code": None if f.block.startswith("pref:") else f.block}
+            "municipality_code": f.municipality_code}
