@@ -5,6 +5,7 @@ adds up, and that a clean file read in the same run is untouched. One whole-pipe
 files at once and must complete with the same links as a clean run and formula-like text kept as text."""
 from __future__ import annotations
 
+import itertools
 import shutil
 import tracemalloc
 import zipfile
@@ -27,7 +28,7 @@ from annex.reports import MAX_CSV_BYTES, read_report
 from annex.status import institutions_with_status
 from annex.xlsx import MAX_NAME_BYTES, safe_file_name
 from tests.conftest import RAW
-from tests.corpus.make_corpus import lying_zip_bomb
+from tests.corpus.make_corpus import lying_zip_bomb, rezip
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 SHIWA_CSV = RAW / "03/reports/ishikai/紫波郡医師会.csv"
@@ -518,6 +519,28 @@ def test_lying_zip_header_is_not_decompressed(tmp_path, crc):
         ("report_unreadable", None, None, "error")]
     assert rep.result.status == "failed" and LIE in rep.result.findings[0]["message"]
     assert peak < 16 * 1024**2, peak
+
+
+def test_bytes_after_a_members_deflate_stream_do_not_hang_the_check(tmp_path):
+    """A member whose compressed bytes go on after its deflate stream has ended (junk a broken tool appended,
+    counted in its compressed size): when the stream ended in a call whose output was cut at READ_CHUNK, zlib
+    handed the junk back as unused input on every later call, so the check decompressed nothing, forever (the
+    sheet is padded to 3 MB of spaces after its root tag for that). The check stops where the stream ends; the
+    report reads as before."""
+    member = "xl/worksheets/sheet2.xml"
+    original = zipfile.ZipFile(TEMPLATE).read(member)
+    at = original.index(b">", original.index(b"<worksheet")) + 1
+    xml = original[:at] + b" " * 3_000_000 + original[at:]
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = comp.compress(xml) + comp.flush() + b"junk after the stream" * 4
+    path = tmp_path / "report_junk_after_deflate.xlsx"
+    path.write_bytes(rezip(TEMPLATE.read_bytes(), raw={member: (data, len(xml), zlib.crc32(xml))}))
+    with zipfile.ZipFile(path) as z, open(path, "rb") as f:
+        parts = workbooks._Parts(f, z.infolist())
+        blocks = list(itertools.islice(parts.chunks(member), 1000))   # the old loop: b"" blocks without end
+    assert b"".join(blocks) == xml and len(blocks) < 1000
+    rep = read_report(path, REPORT_DIRS["ishikai"], "03")
+    assert rep.result.status != "failed" and rep.result.rows_in > 0
 
 
 def _sheet_prefix(n: int) -> bytes:
