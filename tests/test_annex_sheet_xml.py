@@ -151,11 +151,11 @@ def every_kind_of_cell(wb: xlsxwriter.Workbook, texts: list[str]) -> None:
 
 
 def test_lean_worksheet_writes_every_kind_of_cell_and_row_as_xlsxwriter(tmp_path):
-    """With and without control characters in the shared strings, in-line strings in constant_memory mode
-    (written to temporary files, not in memory), Excel 2003's style."""
+    """Without control characters in the shared strings and with each kind of them, in-line strings in
+    constant_memory mode (written to temporary files, not in memory), Excel 2003's style."""
     for options in [WORKBOOK_OPTIONS, {"in_memory": True}, {"constant_memory": True},
                     {"in_memory": True, "excel2003_style": True}]:
-        for texts in (ESCAPED, NASTY):
+        for texts in (ESCAPED, *([*ESCAPED, text] for text in CONTROL)):
             paths = []
             for workbook in (LeanWorkbook, xlsxwriter.Workbook):
                 path = tmp_path / f"{workbook.__name__}.xlsx"
