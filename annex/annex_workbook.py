@@ -5,8 +5,8 @@ Every sheet is a table laid out to be printed as it is: title on top, header rep
 landscape fitted to one page wide, widths from the content (CJK counted double), explicit row heights for
 wrapped text (LibreOffice does not grow rows), thin borders, frozen header and an autofilter.
 
-All text from data is written with write_string and the workbook refuses to turn strings into formulas,
-URLs or numbers: a name such as =HYPERLINK(…) stays text. No formula is written at all; the totals come
+All text from data is written as a string (write_string, or the _write_string behind it) and the workbook
+refuses to turn strings into formulas, URLs or numbers: a name such as =HYPERLINK(…) stays text. No formula is written at all; the totals come
 from resource_counts (計 rows) or are summed here.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field, replace
 from functools import partial
+from itertools import chain
 from pathlib import Path
 
 import duckdb
@@ -25,6 +26,7 @@ from annex import text as textmod
 from annex.codes import to_wareki
 from annex.report_layout import CIRCLED, FONT, HUB_TORIKUMI, INSTITUTION_TORIKUMI
 from annex.xlsx import LINE_MARGIN, display_width, wrapped_lines
+from annex.xlsx_sheet import LeanWorkbook
 
 FONT_SIZE = 10
 LINE_HEIGHT = 13.5    # points per line of 10 pt text
@@ -174,6 +176,10 @@ def _header_width(label: str) -> float:
 def _printable(rows: list[Row]) -> tuple[list[Row], int]:
     """The rows with every 外字 (a private-use character, e.g. U+E1D1 in a 名簿 name) replaced by 〓, and how
     many were: no font has a glyph for them, so they print as a box. The DuckDB tables keep the original."""
+    # most sheets have none: one search through the sheet's distinct texts instead of one per cell
+    distinct = set(chain.from_iterable(row.values for row in rows))
+    if not textmod.has_gaiji("".join(v for v in distinct if isinstance(v, str))):
+        return rows, 0
     out, n = [], 0
     for row in rows:
         if any(isinstance(v, str) and textmod.has_gaiji(v) for v in row.values):
@@ -188,14 +194,24 @@ def _printable(rows: list[Row]) -> tuple[list[Row], int]:
     return out, n
 
 
+def _texts(values) -> set[str]:
+    """The texts (_text) of a column's values, each once: a column repeats its names, marks and counts."""
+    if set(map(type, values)) <= {str, int, type(None)}:   # equal values of these show the same text
+        values = set(values)
+    return set(map(_text, values))
+
+
 def _widths(cols: list[Col], rows: list[Row]) -> list[float]:
+    # the columns of the rows; a merged label (計 rows) does not count towards its first column's width
+    columns = list(zip(*(r.values for r in rows if r.merge_label == 1))) or [()] * len(cols)
+    merged = [r for r in rows if r.merge_label != 1]
     widths = []
     for i, c in enumerate(cols):
         if c.width is not None:
             widths.append(c.width)
             continue
-        data = max((display_width(part) for r in rows if i >= r.merge_label or r.merge_label == 1
-                    for part in _text(r.values[i]).split("\n")), default=0)
+        values = [*columns[i], *(r.values[i] for r in merged if i >= r.merge_label)]
+        data = max((display_width(part) for t in _texts(values) for part in t.split("\n")), default=0)
         widths.append(max(c.min, min(c.cap, max(fit_width(data), _header_width(c.label)))))
     return widths
 
@@ -216,6 +232,36 @@ def _print_setup(ws: Worksheet, header_row: int | None, pref_label: str) -> None
     ws.hide_gridlines(2)
     if header_row is not None:
         ws.repeat_rows(header_row)
+
+
+def _row_formats(fmt: _Formats, cols: list[Col], row: Row, same: tuple[bool, ...], new_outer: bool,
+                 is_last: bool) -> list:
+    """The format of each cell of a data row; None for the columns its merged label covers after the first.
+    same: per group level, whether the row is in the previous row's group; new_outer: it starts another outer
+    group (a darker line above); is_last: the table's last row (a line below)."""
+    formats = []
+    for i, c in enumerate(cols):
+        if 0 < i < row.merge_label:
+            formats.append(None)
+            continue
+        # a merged label is never a continued group's
+        continuing = c.group is not None and (i > 0 or row.merge_label == 1) and same[c.group]
+        props = {"left": 1, "right": 1, "left_color": BORDER_COLOR, "right_color": BORDER_COLOR,
+                 "top": 0 if continuing else 1,
+                 "top_color": GROUP_BORDER_COLOR if new_outer else BORDER_COLOR,
+                 "bottom": 1 if is_last else 0, "bottom_color": BORDER_COLOR}
+        if c.kind == "number":
+            props.update(align="right", num_format="#,##0", indent=1)
+        elif c.kind in ("flag", "center"):
+            props.update(align="center")
+        else:
+            props.update(text_wrap=True)
+        if continuing:   # the group's label again, in grey: seen after a page break, kept by a filter
+            props.update(font_color=REPEAT_COLOR)
+        props.update(row.props)
+        props.update(row.cell_props.get(i) or {})
+        formats.append(fmt.get(**props))
+    return formats
 
 
 def _write_table(ws: Worksheet, fmt: _Formats, cols: list[Col], rows: list[Row], *, title: str,
@@ -253,54 +299,42 @@ def _write_table(ws: Worksheet, fmt: _Formats, cols: list[Col], rows: list[Row],
             ws.merge_range(header + 1, 0, header + 1, last_col, "", f_empty)
         ws.write_string(header + 1, 0, empty_text, f_empty)
         ws.set_row(header + 1, _height(wrapped_lines(empty_text, total)))
+    # the cells are stored through xlsxwriter's undecorated writers: the decorator of write_string & co., which
+    # reads A1 notation, costs as much as storing the cell (300,000 cells nationally)
+    write_string, write_number, write_blank = ws._write_string, ws._write_number, ws._write_blank
+    depth = max((c.group + 1 for c in cols if c.group is not None), default=0)
+    n = len(cols)
+    # a data row's formats differ only by these few things: they are looked up once per combination
+    row_formats: dict[tuple, list] = {}
     prev: Row | None = None
-    cell_formats: dict[tuple, object] = {}
     for k, row in enumerate(rows):
         rr = header + 1 + k
-        is_last = k == len(rows) - 1
+        # per group level: whether the row is in the previous row's group (its label is shown again, in grey)
+        same = tuple(prev is not None and row.groups[:g + 1] == prev.groups[:g + 1] for g in range(depth))
         new_outer = prev is not None and row.groups[:1] != prev.groups[:1]
+        is_last = k == len(rows) - 1
+        key = (row.merge_label, same, new_outer, is_last)
+        if row.props or row.cell_props:
+            key += (tuple(row.props.items()), tuple((i, tuple(p.items())) for i, p in row.cell_props.items()))
+        formats = row_formats.get(key)
+        if formats is None:
+            formats = row_formats[key] = _row_formats(fmt, cols, row, same, new_outer, is_last)
+        span = row.merge_label
+        if span > 1:
+            ws.merge_range(rr, 0, rr, span - 1, "", formats[0])
         lines = 1
-        i = 0
-        while i < len(cols):
-            c = cols[i]
-            span = row.merge_label if i == 0 else 1
+        for i in range(n) if span == 1 else (0, *range(span, n)):
             value = row.values[i]
-            continuing = (c.group is not None and prev is not None and span == 1
-                          and row.groups[:c.group + 1] == prev.groups[:c.group + 1])
-            # a data row's cells differ only in these few things: their formats are looked up once per
-            # combination (300,000 cells nationally), plain rows by a short key
-            extra = row.cell_props.get(i)
-            key = (i, continuing, new_outer, is_last) if not row.props and not extra else \
-                (i, continuing, new_outer, is_last, tuple(row.props.items()), tuple((extra or {}).items()))
-            f = cell_formats.get(key)
-            if f is None:
-                props = {"left": 1, "right": 1, "left_color": BORDER_COLOR, "right_color": BORDER_COLOR,
-                         "top": 0 if continuing else 1,
-                         "top_color": GROUP_BORDER_COLOR if new_outer else BORDER_COLOR,
-                         "bottom": 1 if is_last else 0, "bottom_color": BORDER_COLOR}
-                if c.kind == "number":
-                    props.update(align="right", num_format="#,##0", indent=1)
-                elif c.kind in ("flag", "center"):
-                    props.update(align="center")
-                else:
-                    props.update(text_wrap=True)
-                if continuing:   # the group's label again, in grey: seen after a page break, kept by a filter
-                    props.update(font_color=REPEAT_COLOR)
-                props.update(row.props)
-                props.update(extra or {})
-                f = cell_formats[key] = fmt.get(**props)
-            width = sum(widths[i:i + span])
-            if span > 1:
-                ws.merge_range(rr, i, rr, i + span - 1, "", f)
+            f = formats[i]
             if value is None or value == "":
-                ws.write_blank(rr, i, None, f)
+                write_blank(rr, i, None, f)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                ws.write_number(rr, i, value, f)
+                write_number(rr, i, value, f)
             else:
-                ws.write_string(rr, i, str(value), f)
-                if c.kind == "text":
-                    lines = max(lines, wrapped_lines(str(value), width))
-            i += span
+                value = str(value)
+                write_string(rr, i, value, f)
+                if cols[i].kind == "text":
+                    lines = max(lines, wrapped_lines(value, sum(widths[:span]) if i == 0 else widths[i]))
         ws.set_row(rr, _height(lines))
         prev = row
     ws.freeze_panes(header + 1, freeze_cols)
@@ -699,7 +733,7 @@ def write_annex(con: duckdb.DuckDBPyConnection, out_path: Path, pref_code: str, 
     out_path = Path(out_path)
     data = data or annex_data(con, [pref_code])
     as_of_text = f"{to_wareki(as_of)}現在"
-    wb = xlsxwriter.Workbook(str(out_path), WORKBOOK_OPTIONS)
+    wb = LeanWorkbook(str(out_path), WORKBOOK_OPTIONS)
     ok = False
     try:
         fmt = _Formats(wb)
@@ -788,7 +822,7 @@ def write_national_summary(con: duckdb.DuckDBPyConnection, out_path: Path, prefs
         rows.append(row)
     rows.append(Row(["合計", None, *(total[k] for k in keys)], groups=("total",), merge_label=2,
                     props={"bold": True, "bg_color": TOTAL_FILL}))
-    wb = xlsxwriter.Workbook(str(out_path), WORKBOOK_OPTIONS)
+    wb = LeanWorkbook(str(out_path), WORKBOOK_OPTIONS)
     ok = False
     try:
         fmt = _Formats(wb)

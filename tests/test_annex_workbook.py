@@ -9,6 +9,7 @@ import html
 import re
 import shutil
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -16,8 +17,9 @@ import openpyxl
 import pytest
 
 from annex import text
-from annex.annex_workbook import (NATIONAL_FILE_NAME, NO_CHANGES, REPEAT_COLOR, SHEETS, WORKBOOK_OPTIONS,
-                                  annex_file_name, write_annex, write_national_summary)
+from annex.annex_workbook import (NATIONAL_FILE_NAME, NO_CHANGES, REPEAT_COLOR, SHEETS, WORKBOOK_OPTIONS, Col, Row,
+                                  _header_width, _text, _widths, annex_file_name, fit_width, write_annex,
+                                  write_national_summary)
 from annex.report_layout import FONT
 from annex.xlsx import display_width, wrapped_lines
 
@@ -428,6 +430,26 @@ def test_wrapped_lines_one_line_when_it_fits():
     # 禁則 and unbreakable runs: 「）」 never starts a line, digits stay together
     assert wrapped_lines("あいうえおかきく（従来型）", 16) == 2
     assert wrapped_lines("12345678901234567890", 10) == 3           # a run wider than the column is broken
+
+
+def test_widths_from_each_columns_distinct_values_as_from_every_cell():
+    """_widths reads each column's distinct values; values equal in Python but shown differently (1 and True,
+    1 and Decimal("1.000000")) each count with their own text, a merged 計 label not in its first column."""
+    cols = [Col("名称"), Col("b"), Col("c", "number"), Col("d", width=7), Col("e", min=2)]
+    rows = [Row(["x", 1, 1, "q", None]), Row(["長い名前の病院\n二行目", True, Decimal("1.000000"), None, ""]),
+            Row(["計の長い長い長い長いラベル", None, 2.0, "", "z"], merge_label=2), Row(["a", "", 12, "zz", "\n"])]
+
+    def every_cell(rows: list[Row]) -> list[float]:
+        """The widths as _widths gave them from every cell's text."""
+        widths = []
+        for i, c in enumerate(cols):
+            data = max((display_width(part) for r in rows if i >= r.merge_label or r.merge_label == 1
+                        for part in _text(r.values[i]).split("\n")), default=0)
+            widths.append(c.width or max(c.min, min(c.cap, max(fit_width(data), _header_width(c.label)))))
+        return widths
+
+    assert _widths(cols, rows) == every_cell(rows)
+    assert _widths(cols, []) == every_cell([])
 
 
 @pytest.mark.skipif(shutil.which("libreoffice") is None or shutil.which("pdftotext") is None,
