@@ -13,7 +13,8 @@ workbook is made, not on what its cells say, so workbooks of one kind share them
   zlib state (the same deflated sizes here, a fifth of the time).
 
 Every part is xlsxwriter's own; only the deflated streams differ from zipfile's, not what they inflate to
-(tests/test_returns_workbooks.py compares the return workbooks part by part with xlsxwriter's).
+(tests/test_returns_workbooks.py compares the return workbooks part by part with xlsxwriter's). The worksheets
+and shared strings are annex.xlsx_sheet's lean ones (the same XML, less work per cell; every string text).
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 import xlsxwriter
-from xlsxwriter.packager import Packager
+
+from annex.xlsx_sheet import LeanPackager, LeanWorksheet
 
 # parts generated for every workbook of a kind; a kind has no others besides the shared ones below (anything
 # else, a chart, a comment, a table, an image, would need parts the shared ones do not list)
@@ -64,6 +66,8 @@ class PackedWorkbook(xlsxwriter.Workbook):
     generated once per process for each combination of formats and defined names (see the module's
     docstring). Without a kind every part is generated."""
 
+    worksheet_class = LeanWorksheet
+
     def __init__(self, target: str | os.PathLike, options: dict | None = None, kind: str | None = None):
         super().__init__(_Nowhere(), {**(options or {}), "in_memory": True})
         self.target = target
@@ -85,11 +89,11 @@ class _Nowhere:
         pass
 
 
-class _PartsPackager(Packager):
-    """xlsxwriter's Packager, which writes every part into memory; this one zips them into the target and
-    leaves nothing for xlsxwriter's zip. For a kind, the writers of the shared parts only mark their place
-    while the others run; the shared parts are filled in afterwards, once the formats the cells use (their
-    style indices are assigned while the worksheets are written) are known."""
+class _PartsPackager(LeanPackager):
+    """xlsxwriter's Packager (with LeanSharedStrings), which writes every part into memory; this one zips them
+    into the target and leaves nothing for xlsxwriter's zip. For a kind, the writers of the shared parts only
+    mark their place while the others run; the shared parts are filled in afterwards, once the formats the
+    cells use (their style indices are assigned while the worksheets are written) are known."""
 
     def __init__(self, target: str | os.PathLike, kind: str | None):
         super().__init__()

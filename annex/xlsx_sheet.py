@@ -27,7 +27,11 @@ LEAN_CELLS = frozenset({CellStringTuple, CellNumberTuple, CellDatetimeTuple, Cel
 
 class LeanWorksheet(Worksheet):
     """An xlsxwriter Worksheet whose <sheetData> rows are written by _write_rows below (see the module's
-    docstring); everything else is xlsxwriter's."""
+    docstring); everything else is xlsxwriter's, but for rich strings, which it does not write (its workbook's
+    shared strings are all text: LeanSharedStrings)."""
+
+    def write_rich_string(self, *args, **kwargs):
+        raise NotImplementedError("LeanWorksheet writes no rich strings: its shared strings are written as text")
 
     def _write_rows(self) -> None:
         # Worksheet._write_rows, row for row and cell for cell: a row with cells, else an empty row for a row
@@ -121,7 +125,11 @@ CONTROL_ESCAPED = re.compile(r"_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff
 
 class LeanSharedStrings(SharedStrings):
     """xlsxwriter's shared string table, written as SharedStrings._write_si writes each string, without its
-    search for control characters in every string when none of them has one."""
+    search for control characters in every string when none of them has one — and with every string as text.
+    xlsxwriter writes any string that starts with <r> and ends with </r> raw, taking it for a rich string's
+    XML: a name in a report written so (<r>a & b</r>) made a workbook Excel cannot open, or formatted it. The
+    workbooks written with this table hold no rich strings (LeanWorksheet.write_rich_string refuses them), so
+    such text is escaped like any other."""
 
     def _write_sst_strings(self) -> None:
         strings = self.string_table.string_array
@@ -131,13 +139,15 @@ class LeanSharedStrings(SharedStrings):
             return
         out = []
         for string in strings:
-            if string.startswith("<r>") and string.endswith("</r>"):
-                out.append(f"<si>{string}</si>")   # a rich string's XML (xlsxwriter takes any such text for one)
-            else:
-                space = ' xml:space="preserve"' if _preserve_whitespace(string) else ""
-                text = string.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-                out.append(f"<si><t{space}>{text}</t></si>")
+            space = ' xml:space="preserve"' if _preserve_whitespace(string) else ""
+            text = string.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            out.append(f"<si><t{space}>{text}</t></si>")
         self.fh.write("".join(out))
+
+    def _write_si(self, string) -> None:
+        # SharedStrings._write_si without its branch for rich strings
+        string = self._escape_control_characters(string)
+        self._xml_si_element(string, [("xml:space", "preserve")] if _preserve_whitespace(string) else [])
 
 
 class LeanPackager(Packager):

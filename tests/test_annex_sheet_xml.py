@@ -11,10 +11,12 @@ from fractions import Fraction
 
 import duckdb
 import openpyxl
+import pytest
 import xlsxwriter
 
 from annex import annex_workbook
 from annex.annex_workbook import NATIONAL_FILE_NAME, WORKBOOK_OPTIONS, write_annex, write_national_summary
+from annex.xlsx_pack import PackedWorkbook
 from annex.xlsx_sheet import LeanWorkbook
 
 AS_OF = dt.date(2026, 10, 1)
@@ -133,11 +135,9 @@ def every_kind_of_cell(wb: xlsxwriter.Workbook, texts: list[str]) -> None:
     ws.write_formula(42, 4, '=""&"x"', None, "x")
     ws.write_array_formula(43, 0, 43, 1, "{=TREND(E1:E3)}", f)
     ws.write_dynamic_array_formula(44, 0, 44, 0, "=LEN(A1:A3)", f)
-    ws.write_rich_string(45, 0, "plain ", f, "bold", " & <more>", g)
     ws.write_url(46, 0, "https://example.invalid/?q=1&r=2", f, "link & text")
     ws.write_string(47, 16383, "last column", f)
     ws.write_string(48, 0, "x" * 40000, f)           # truncated to 32767 characters
-    ws.write_string(49, 0, "<r><t>looks rich</t></r>", f)   # written as a rich string's XML
     ws.write_comment(50, 2, "a comment")             # a row with only a comment
     ws.write_comment(1, 1, "another")
     ws.merge_range(52, 0, 53, 3, "merged", f)
@@ -177,3 +177,34 @@ def test_lean_worksheet_in_an_excel_2010_workbook(tmp_path):
         wb.close()
         paths.append(path)
     assert_same_parts(*paths)
+
+
+# text shaped like a rich string's XML, which xlsxwriter writes raw into the shared strings
+RICH_LOOKING = ["<r>a & b</r>", "<r><t>太字？</t></r>", "<r></r>"]
+
+
+def test_text_shaped_like_a_rich_string_is_written_as_text(sample_run, tmp_path):
+    """xlsxwriter takes any string that starts with <r> and ends with </r> for a rich string's XML and writes it
+    raw: a report's name written so made the annex workbook one Excel cannot open (<r>a & b</r>) or formatted
+    it. The annex and the return workbooks (PackedWorkbook) write it as the text it is; rich strings
+    themselves are refused."""
+    db, _ = sample_run
+    shutil.copy(db, tmp_path / "annex.duckdb")
+    con = duckdb.connect(str(tmp_path / "annex.duckdb"))
+    for k, text in enumerate(RICH_LOOKING):
+        con.execute("""INSERT INTO annex_institutions BY NAME
+                       SELECT '03' AS pref_code, '盛岡' AS home_care_area, ? AS inst_code, ? AS name""",
+                    [f"03800000{k:02d}", text])
+    annex = write_annex(con, tmp_path / "03.xlsx", "03", "岩手県", AS_OF)
+    con.close()
+    returned = tmp_path / "return.xlsx"
+    wb = PackedWorkbook(returned, WORKBOOK_OPTIONS)
+    ws = wb.add_worksheet("確認結果")
+    for k, text in enumerate(RICH_LOOKING):
+        ws.write_string(k, 0, text)
+    with pytest.raises(NotImplementedError):
+        ws.write_rich_string(5, 0, "a", wb.add_format({"bold": True}), "b")
+    wb.close()
+    for path, sheet in [(annex, "積極的役割を担う医療機関"), (returned, "確認結果")]:
+        cells = {c.value: c.data_type for row in openpyxl.load_workbook(path)[sheet].iter_rows() for c in row}
+        assert all(cells.get(text) == "s" for text in RICH_LOOKING), (path.name, cells)
