@@ -21,6 +21,9 @@ from annex import PROJECT_ROOT
 from annex.findings import ReadResult
 
 CACHE_DIR = ".cache"
+# how parses are kept: neither compressed nor with column statistics (encoding the 1.5 M national 名簿 rows
+# took 0.8 s of CPU so, 0.5 s without; read back 0.18 → 0.08 s; 30 MB instead of 15 on disk)
+PARQUET_OPTIONS = {"compression": "uncompressed", "statistics": False}
 
 
 @lru_cache(maxsize=1)
@@ -146,7 +149,7 @@ def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Ca
             pass  # a damaged cache entry is parsed again and rewritten
     res = read()
     cache.mkdir(parents=True, exist_ok=True)
-    write_atomic(data, lambda p: res.accepted.write_parquet(p))
+    write_atomic(data, lambda p: res.accepted.write_parquet(p, **PARQUET_OPTIONS))
     write_atomic(meta, lambda p: p.write_text(json.dumps(
         {"kind": res.kind, "findings": res.findings, "rows_in": res.rows_in, "skipped_blank": res.skipped_blank,
          "out_of_scope": res.out_of_scope, "status": res.status, "as_of": res.as_of}, ensure_ascii=False,
@@ -175,5 +178,5 @@ def cached_frames(cache: Path | None, kind: str, key_parts: list[str], names: li
     out = compute()
     cache.mkdir(parents=True, exist_ok=True)
     for n, p in files.items():
-        write_atomic(p, lambda t, n=n: out[n].write_parquet(t))
+        write_atomic(p, lambda t, n=n: out[n].write_parquet(t, **PARQUET_OPTIONS))
     return out
