@@ -1,7 +1,7 @@
 """Parsed results kept as Parquet, keyed on file content: a reference file whose sha256 has not changed is not
 parsed again. Keys also cover the code that parses (annex/, schemas/) and the reader's parameters, so a new
 reader version never serves an old parse. Reports are not cached: they carry personal data (記入者, 電話), and
-out/.cache must not become a second place where it is kept.
+out/.cache must not become a second place where it is kept. A full rebuild removes what it did not use (prune).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import uuid
 from functools import lru_cache
 from pathlib import Path
@@ -138,6 +139,7 @@ def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Ca
     data, meta = _entry(cache, path, kind, params)
     if data.exists() and meta.exists():
         try:
+            _used(data, meta)
             m = json.loads(meta.read_text(encoding="utf-8"))
             accepted = pl.read_parquet(data) if rows is None else pl.scan_parquet(data).filter(rows).collect()
             if "source_file" in accepted.columns:
@@ -172,6 +174,7 @@ def cached_frames(cache: Path | None, kind: str, key_parts: list[str], names: li
     files = {n: cache / f"{kind}-{key}-{n}.parquet" for n in names}
     if all(p.exists() for p in files.values()):
         try:
+            _used(*files.values())
             return {n: pl.read_parquet(p) for n, p in files.items()}
         except (OSError, pl.exceptions.PolarsError):
             pass
@@ -180,3 +183,46 @@ def cached_frames(cache: Path | None, kind: str, key_parts: list[str], names: li
     for n, p in files.items():
         write_atomic(p, lambda t, n=n: out[n].write_parquet(t, **PARQUET_OPTIONS))
     return out
+
+
+# an entry of the cache (cached_read's Parquet and JSON, cached_frames' Parquet files), by its name; the
+# cache's other files (the hash memo, the last build's manifest, the prune mark) are not entries
+ENTRY = re.compile(r"[a-z_]+-[0-9a-f]{32}(?:-[a-z_]+)?\.(?:parquet|json)")
+PRUNE_MARK = "prune_mark"
+
+
+def _used(*paths: Path) -> None:
+    """Mark entries read from the cache as used by this run (their modification time: written ones have it)."""
+    for p in paths:
+        with contextlib.suppress(OSError):
+            os.utime(p)
+
+
+def prune_mark(cache: Path) -> int | None:
+    """Mark the start of a run that rebuilds everything; its modification time (the file system's clock, the
+    one the entries' times come from), for prune()."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        mark = cache / PRUNE_MARK
+        mark.touch()
+        return mark.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def prune(cache: Path, since: int | None) -> list[str]:
+    """After a run that rebuilt everything and succeeded: remove the entries it neither read nor wrote (older
+    than its prune_mark). Every parse is keyed on the file's content and the code, so without this the cache
+    grew by a parse of every reference file each month and at each new version of the code. A run that
+    redoes only some prefectures uses only some entries, and must not prune."""
+    removed = []
+    if since is None or not cache.is_dir():
+        return removed
+    for p in cache.iterdir():
+        try:
+            if ENTRY.fullmatch(p.name) and p.stat().st_mtime_ns < since:
+                p.unlink()
+                removed.append(p.name)
+        except OSError:   # gone already, or not ours to remove: only a larger cache
+            continue
+    return sorted(removed)

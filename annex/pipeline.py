@@ -621,6 +621,7 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
                 db = update_outputs(raw, out, ref, reports, prefs, info, as_of)
             else:
                 progress.info("作り直します: %d 都道府県", len(prefs))
+                mark = cache_mod.prune_mark(cache)
                 with helper_for(raw, prefs, as_of) as helper:
                     ref = load_reference(raw, prefs, as_of, cache, helper=helper)
                     _read_line(ref, t0)
@@ -629,6 +630,8 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
                         staged = stage(raw, ref, per_pref, reports)
                         progress.info("DuckDB と別表を作成中（%.1f 秒経過）", time.perf_counter() - t0)
                         db = write_outputs(out, staged, ref, reports, prefs, info, as_of, helper, returns_dir)
+                # what this rebuild did not use of the cache is from older inputs or code
+                cache_mod.prune(cache, mark)
             progress.info("公開しました: %s（%.1f 秒）", db, time.perf_counter() - t0)
             result = summary(db)
         except BaseException as exc:

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 from python_calamine import CalamineWorkbook
 
-from annex import pipeline, runs, warehouse
+from annex import cache as cache_mod, pipeline, runs, warehouse
 from annex.annex_workbook import NATIONAL_FILE_NAME, annex_file_name
 
 RUN_ID_COLUMNS = {"changes": ["previous_run_id", "run_id"]}
@@ -221,3 +221,36 @@ def test_link_cache_key_follows_content_not_layout(tmp_path):
                df.with_columns(pl.col("beds").cast(pl.Int32)),                   # a type
                df.reverse()]                                                    # the order
     assert len({key, *map(pipeline._frame_hash, changed)}) == 1 + len(changed)
+
+
+def _entries(cache: Path) -> set[str]:
+    return {p.name for p in cache.iterdir() if cache_mod.ENTRY.fullmatch(p.name)}
+
+
+def test_a_full_rebuild_prunes_the_cache_entries_it_did_not_use(raw_copy, tmp_path):
+    """Parses are keyed on content and code: each changed reference file (and each new version of the code) left
+    its old parse in out/.cache for ever. A run that rebuilds everything removes the entries it neither read nor
+    wrote; a run that redoes some prefectures reads only some of them, and removes none."""
+    out = tmp_path / "out"
+    cache = out / cache_mod.CACHE_DIR
+    pipeline.run(raw_copy, out)
+    first = _entries(cache)
+    kinds = {name.split("-")[0] for name in first}
+    assert {"meibo", "facility_file", "code_list", "municipalities", "links"} <= kinds, kinds
+    with open(raw_copy / "39" / "reports" / "shichoson" / "四万十市.csv", "ab") as f:
+        f.write(b"\r\n")
+    assert pipeline.run(raw_copy, out)["rebuilt"] == ["39"]
+    assert _entries(cache) >= first                          # nothing pruned: 03's links were not read
+    code_list = next((raw_copy / "reference" / "kouseikyoku_codes").glob("*.csv"))
+    code_list.write_bytes(code_list.read_bytes() + b"\r\n")  # new content: parsed anew, everything rebuilt
+    assert pipeline.run(raw_copy, out)["rebuilt"] == "all"
+    now = _entries(cache)
+    old_list = {n for n in first if n.startswith("code_list-")}
+    assert not old_list & now and any(n.startswith("code_list-") for n in now - first)
+    # the parses of the unchanged files were read again, and kept
+    kept = {n for n in first if n.split("-")[0] in ("meibo", "facility_file", "municipalities")}
+    assert kept <= now
+    assert (cache / cache_mod.HASH_MEMO).exists() and (cache / runs.MANIFEST_NAME).exists()
+    # nothing changed since: every entry a rebuild needs is there (no parse, no linking)
+    assert pipeline.run(raw_copy, out, force=True)["rebuilt"] == "all"
+    assert _entries(cache) == now
