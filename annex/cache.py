@@ -215,10 +215,12 @@ def prune(cache: Path, since: int | None) -> list[str]:
     than its prune_mark). Every parse is keyed on the file's content and the code, so without this the cache
     grew by a parse of every reference file each month and at each new version of the code. A run that
     redoes only some prefectures uses only some entries, and must not prune."""
-    removed = []
-    if since is None or not cache.is_dir():
-        return removed
-    for p in cache.iterdir():
+    removed: list[str] = []
+    try:   # a cache that cannot be listed (gone, no permission) is only left as it is
+        entries = list(cache.iterdir()) if since is not None else []
+    except OSError:
+        entries = []
+    for p in entries:
         try:
             if ENTRY.fullmatch(p.name) and p.stat().st_mtime_ns < since:
                 p.unlink()

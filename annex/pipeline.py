@@ -631,7 +631,8 @@ def run(raw: Path, out: Path, pref_codes: list[str] | None = None, *, as_of: dt.
                         progress.info("DuckDB と別表を作成中（%.1f 秒経過）", time.perf_counter() - t0)
                         db = write_outputs(out, staged, ref, reports, prefs, info, as_of, helper, returns_dir)
                 # what this rebuild did not use of the cache is from older inputs or code
-                cache_mod.prune(cache, mark)
+                if removed := cache_mod.prune(cache, mark):
+                    progress.info("キャッシュから使われなくなった解析結果を %d ファイル削除しました", len(removed))
             progress.info("公開しました: %s（%.1f 秒）", db, time.perf_counter() - t0)
             result = summary(db)
         except BaseException as exc:
