@@ -6,8 +6,8 @@ landscape fitted to one page wide, widths from the content (CJK counted double),
 wrapped text (LibreOffice does not grow rows), thin borders, frozen header and an autofilter.
 
 All text from data is written as a string (write_string, or the _write_string behind it) and the workbook
-refuses to turn strings into formulas, URLs or numbers: a name such as =HYPERLINK(…) stays text. No formula is written at all; the totals come
-from resource_counts (計 rows) or are summed here.
+refuses to turn strings into formulas, URLs or numbers: a name such as =HYPERLINK(…) stays text. No formula is
+written at all; the totals come from resource_counts (計 rows) or are summed here.
 """
 from __future__ import annotations
 

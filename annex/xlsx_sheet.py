@@ -5,11 +5,13 @@ A1 reference, the element) where the annex's cells need one string: an A1 refere
 shared string index or a number, none of which holds a character XML would escape. LeanWorksheet writes the
 cells of the kinds the annex writes (shared strings, numbers, blanks, each with a format) and the tags of
 plain rows (a height at most) itself, as xlsxwriter 3.3.1 writes them, and leaves everything else (formulas,
-rich strings, booleans, cells without a format, rows with a format, hidden or outlined rows, Excel 2010's
-rows) to xlsxwriter's own code. LeanSharedStrings writes the shared strings as xlsxwriter does, but looks for
-control characters once in all of them instead of in each. What the cells hold is stored by xlsxwriter as
-before: only the writing of the XML parts differs, not what they say (tests/test_annex_sheet_xml.py compares
-the annex workbooks, and workbooks with every kind of cell and row, part for part with xlsxwriter's).
+booleans, cells without a format, rows with a format, hidden or outlined rows, Excel 2010's rows) to
+xlsxwriter's own code; it writes no rich strings. LeanSharedStrings writes the shared strings as xlsxwriter
+does, but looks for control characters once in all of them instead of in each, and writes every string as
+text (xlsxwriter writes one shaped <r>…</r> raw, as a rich string's XML). What the cells hold is stored by
+xlsxwriter as before: only the writing of the XML parts differs, and for such text alone what they say
+(tests/test_annex_sheet_xml.py compares the annex workbooks, and workbooks with every kind of cell and row,
+part for part with xlsxwriter's).
 """
 from __future__ import annotations
 
