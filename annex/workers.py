@@ -1,9 +1,9 @@
 """Independent jobs (a 名簿 workbook to parse, a prefecture to link) spread over the machine's cores.
 
 Worker processes are never forked from this process: polars' thread pool does not survive a fork. The pools
-fork from a fork server that has only imported the pipeline (_context); the helper of a few-prefecture run is
-spawned (it imports, ~0.8 s, while the run goes on), so small runs stay in this process. ANNEX_WORKERS=1 keeps
-everything in-process (debugging, profiling); ANNEX_WORKERS=N caps the workers.
+fork from a fork server that has only imported the pipeline (_context, annex.preload); the helper of a
+few-prefecture run is spawned (it imports, ~0.8 s, while the run goes on), so small runs stay in this process.
+ANNEX_WORKERS=1 keeps everything in-process (debugging, profiling); ANNEX_WORKERS=N caps the workers.
 """
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ from typing import Any, Callable, Sequence
 def _context() -> multiprocessing.context.BaseContext:
     """Workers forked from a fork server that has imported the pipeline once (a spawned worker spends ~0.8 s
     importing polars, pandera, duckdb …; a national run starts six). The server only imports: no polars thread
-    pool exists in it yet, so forking it is safe. Where there is no fork server (not Linux/macOS): spawn."""
+    pool exists in it yet, so forking it is safe (annex.preload says what else it does). Where there is no fork
+    server (not Linux/macOS): spawn."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["annex.pipeline"])
+    ctx.set_forkserver_preload(["annex.preload"])
     return ctx
 
 
@@ -164,7 +165,7 @@ class Helper:
 
 
 def _warm_up() -> int:
-    import annex.pipeline  # noqa: F401  (everything a job of the run imports)
+    import annex.preload  # noqa: F401  (everything a job of the run imports, pandera's backends registered)
     return os.getpid()
 
 

@@ -47,6 +47,28 @@ def test_a_script_without_main_guard_can_use_workers(tmp_path):
     assert r.stdout.strip() == "[8, 4]"
 
 
+def test_the_fork_servers_preload_registers_pandera_without_starting_threads():
+    """annex.preload runs in the fork server: what it does there each worker need not do again (pandera's
+    backends: validate() then finds them registered), and it must start no thread — polars' pool does not
+    survive the fork, and validating even an empty frame starts it."""
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("the thread count is read from /proc")
+    code = ("import annex.pipeline\n"
+            "def threads():\n"
+            "    return next(l for l in open('/proc/self/status') if l.startswith('Threads:'))\n"
+            "before = threads()\n"
+            "import annex.preload\n"
+            "after = threads()\n"
+            "from pandera.backends.polars.register import register_polars_backends as register\n"
+            "registered = register.cache_info().misses\n"
+            "import pandera.polars as pa, polars as pl\n"
+            "pa.DataFrameSchema({'a': pa.Column(int)}).validate(pl.DataFrame({'a': [1]}))\n"
+            "print(before == after, registered, register.cache_info().misses)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "1", "1"]   # no new thread; registered once, and validate() reused it
+
+
 @pytest.mark.parametrize("parallel", [True, False])
 def test_start_runs_beside_the_caller(monkeypatch, parallel):
     monkeypatch.setenv("ANNEX_WORKERS", "2")
