@@ -19,6 +19,7 @@ def test_bench_phases_on_one_prefecture(tmp_path):
     assert by["changed"]["unchanged"] is False          # one report edited: rebuilt
     assert by["floor"]["rows_read"] > 7000 and by["floor"]["cells_written"] > 0
     assert by["warm"]["wall_s"] < by["cold"]["wall_s"]
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["floor", "out", "raw"]   # nothing set aside left
     out = table(results)
     assert "(a)/(d) =" in out and "≤ 5 s" in out and "nothing rebuilt" in out and "runs " in out
 
@@ -38,3 +39,21 @@ def test_link_quality_against_truth(tmp_path):
     q = link_quality(db, truth)
     assert (q["links"], q["correct"], q["true_pairs"]) == (2, 1, 4)
     assert q["precision"] == 0.5 and q["recall"] == 0.25 and q["wrong"] == [("0310110002", "F9")]
+
+
+def test_what_the_bench_replaces_is_deleted_only_when_it_ends(tmp_path):
+    """The output folder of the last run is moved aside before a cold run and deleted after the last phase: a run
+    that creates ~1,900 files right after ~1,900 were deleted pays ext4's scan past recently deleted inodes."""
+    from annex.bench import _deleted_at_the_end
+    old = tmp_path / "out"
+    (old / "returns").mkdir(parents=True)
+    (old / "returns" / "01_むかわ町.xlsx").write_bytes(b"x")
+    with _deleted_at_the_end(tmp_path) as set_aside:
+        set_aside(old)
+        assert not old.exists()
+        assert len(list(tmp_path.rglob("01_むかわ町.xlsx"))) == 1      # moved, not deleted yet
+        old.mkdir()
+        set_aside(old)                                                  # a second folder of the same name
+        set_aside(tmp_path / "missing")                                 # nothing to move
+        assert sorted(p.name for p in tmp_path.glob(".bench-trash-*/*")) == ["0-out", "1-out"]
+    assert list(tmp_path.iterdir()) == []
