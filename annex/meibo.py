@@ -196,8 +196,7 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
         keep = (pl.col("symbol_raw") != "") | (pl.col("notification_name") != "") | (pl.col("inst_number_raw") != "")
         kept = df.filter(keep)
         res.skipped_blank += df.height - kept.height
-        frames.append(_to_frame(_carry_down(kept), path, sheet, title_pref, default_tensu, pref_code_by_name or {},
-                                as_of, prefs, res))
+        frames.append(_sheet_rows(_carry_down(kept), sheet, title_pref, pref_code_by_name or {}, as_of, prefs, res))
     if recognised == 0:
         return failed_file(kind, path, "header_not_found",
                            "名簿の見出し行（医療機関番号・受理記号）がどのシートにも見つかりません。"
@@ -207,7 +206,8 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
         res.findings.append(finding(path, None, None, None, None, "no_rows",
                                     "見出し行だけで届出の行がありません。この名簿からは届出を読み込みません"
                                     "（厚生局の公開ファイルか確認してください）。", severity="warning"))
-    res.accepted = pl.concat(frames) if frames else res.accepted
+    # the rest once for the whole file: a call per sheet (47 nationally) cost more than the rows it checked
+    res.accepted = _to_frame(pl.concat(frames), path, default_tensu, res) if frames else res.accepted
     return res
 
 
@@ -271,18 +271,27 @@ def _parsed_start(value: str) -> dt.date | str | None:
         return str(exc)
 
 
-def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_code_by_name, as_of, prefs,
-              res: ReadResult) -> pl.DataFrame:
-    """Carried-down text rows -> notifications, column-wise; per-value parsing once per distinct value."""
+def _sheet_rows(df: pl.DataFrame, sheet: str, title_pref: str | None, pref_code_by_name: dict[str, str],
+                as_of: dt.date | None, prefs: set[str] | None, res: ReadResult) -> pl.DataFrame:
+    """A sheet's carried-down text rows with what the sheet itself says: its name, the list's date (as_of) and the
+    prefecture its title names (for rows without a 都道府県 column); rows of prefectures outside prefs counted
+    (out_of_scope) and left out."""
     by_name = dict(pref_code_by_name)
     df = df.with_columns(
         pref_code=pl.when(pl.col("pref_code").str.contains(r"^\d+$")).then(pl.col("pref_code").str.zfill(2))
         .otherwise(pl.when(pl.col("pref_name") != "").then(pl.col("pref_name")).otherwise(pl.lit(title_pref or ""))
-                   .replace_strict(by_name, default="", return_dtype=pl.String)))
+                   .replace_strict(by_name, default="", return_dtype=pl.String)),
+        source_sheet=pl.lit(sheet, dtype=pl.String), as_of=pl.lit(as_of, dtype=pl.Date))
     if prefs is not None:
         out_of_scope = (pl.col("pref_code") != "") & ~pl.col("pref_code").is_in(list(prefs))
         res.out_of_scope += df.select(out_of_scope.sum()).item()
         df = df.filter(~out_of_scope)
+    return df
+
+
+def _to_frame(df: pl.DataFrame, path, default_tensu, res: ReadResult) -> pl.DataFrame:
+    """A file's rows (_sheet_rows of each sheet, one after the other) -> notifications, column-wise; per-value
+    parsing once per distinct value. A finding names the row's own sheet."""
     # the bureaus' usual form (01,1047,8 in ASCII: nearly every row) column-wise, anything else through
     # parse_inst_number once per distinct value (which gives the same 7 digits for the usual form)
     usual = pl.col("inst_number_raw").str.contains(_USUAL_NUMBER)
@@ -292,7 +301,6 @@ def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_cod
                                pl.col("inst_number_raw"))),
         tensuhyo=per_value("category", _tensuhyo(default_tensu)),
         symbol=per_value("symbol_raw", normalise_symbol),
-        source_sheet=pl.lit(sheet, dtype=pl.String),
         **{c: pl.when(pl.col(c) != "").then(pl.col(c)).otherwise(None)
            for c in ("address", "postcode", "beds_raw", "city_code", "notification_name", "acceptance_no")})
     ok, found = validate(df, NotificationList, str(path))
@@ -301,37 +309,45 @@ def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_cod
     # once per distinct code (87,000 nationally, on 1.5 M rows)
     codes_seen = ok["inst_code"].unique()
     wrong = codes_seen.filter(~codes.inst_codes_check_ok(codes_seen)).implode()
-    for r in ok.filter(pl.col("inst_code").is_in(wrong)).select("source_row", "inst_number", "inst_code").iter_rows():
-        res.findings.append(finding(path, sheet, r[0], "医療機関番号", r[1], "check_digit",
-                                    f"医療機関コード {r[2]} の検査数字が合いません。番号の写し間違いがないか確認してください"
+    for sheet, row, number, code in ok.filter(pl.col("inst_code").is_in(wrong)).select(
+            "source_sheet", "source_row", "inst_number", "inst_code").iter_rows():
+        res.findings.append(finding(path, sheet, row, "医療機関番号", number, "check_digit",
+                                    f"医療機関コード {code} の検査数字が合いません。番号の写し間違いがないか確認してください"
                                     "（行は取り込みます）。", severity="warning"))
     starts = {u: _parsed_start(u) for u in ok["start_raw"].unique().to_list()}
     unreadable = [u for u, v in starts.items() if isinstance(v, str)]
-    for row, value in ok.filter(pl.col("start_raw").is_in(unreadable)).select("source_row", "start_raw").iter_rows():
-        if isinstance(starts.get(value), str):
-            res.findings.append(finding(path, sheet, row, "算定開始年月日", value, "date_format",
-                                        f"{starts[value]}（行は取り込み、開始日は空欄とします）。", severity="warning"))
+    for sheet, row, value in ok.filter(pl.col("start_raw").is_in(unreadable)).select(
+            "source_sheet", "source_row", "start_raw").iter_rows():
+        res.findings.append(finding(path, sheet, row, "算定開始年月日", value, "date_format",
+                                    f"{starts[value]}（行は取り込み、開始日は空欄とします）。", severity="warning"))
     dates = {u: v for u, v in starts.items() if isinstance(v, dt.date)}
-    # a 算定開始 before the 施設基準 existed, or more than a year after the list's own date, is a typo (9999年)
-    latest = (as_of or dt.date.today()) + dt.timedelta(days=366)
-    implausible = {u for u, v in dates.items() if not EARLIEST_START <= v <= latest}
-    for row, value in ok.filter(pl.col("start_raw").is_in(list(implausible))).select("source_row", "start_raw").iter_rows():
-        res.findings.append(finding(path, sheet, row, "算定開始年月日", value, "date_out_of_range",
-                                    f"算定開始年月日 {dates[value].isoformat()} はありえない日付です（{EARLIEST_START.year}年〜"
-                                    f"{latest.year}年の範囲外）。行は取り込み、開始日は空欄とします。", severity="warning"))
-    dates = {u: v for u, v in dates.items() if u not in implausible}
-    # the same row twice (a copy-paste in the bureau's list): the first is kept, the copy is rejected
-    same = [c for c in ok.columns if c != "source_row"]
+    # a 算定開始 before the 施設基準 existed, or more than a year after the list's own date (its sheet's), is a typo
+    # (9999年): the row is kept without its start date
+    implausible = pl.lit(False)
+    for as_of in ok["as_of"].unique().to_list():
+        latest = (as_of or dt.date.today()) + dt.timedelta(days=366)
+        wrong_dates = [u for u, v in dates.items() if not EARLIEST_START <= v <= latest]
+        if not wrong_dates:
+            continue
+        these = (pl.col("as_of").is_null() if as_of is None else pl.col("as_of") == as_of) \
+            & pl.col("start_raw").is_in(wrong_dates)
+        for sheet, row, value in ok.filter(these).select("source_sheet", "source_row", "start_raw").iter_rows():
+            res.findings.append(finding(path, sheet, row, "算定開始年月日", value, "date_out_of_range",
+                                        f"算定開始年月日 {dates[value].isoformat()} はありえない日付です（{EARLIEST_START.year}年〜"
+                                        f"{latest.year}年の範囲外）。行は取り込み、開始日は空欄とします。", severity="warning"))
+        implausible = implausible | these
+    # the same row twice (a copy-paste in the bureau's list) within a sheet: the first is kept, the copy rejected
+    same = [c for c in ok.columns if c != "source_row"]   # source_sheet among them
     # a copy agrees on every column, so on _COPY_KEY too: whole rows are compared only among the rows that
     # share those four with another (hashing every column of 545,000 rows took 0.4 s, these four 0.05 s)
     maybe = ok.filter(pl.struct(_COPY_KEY).is_duplicated())
     copies = maybe.filter(~pl.struct(same).is_first_distinct())
     if copies.height:
         firsts = {}
-        for row, key in zip(ok["source_row"].to_list(), ok.select(same).rows()):
+        for row, key in zip(maybe["source_row"].to_list(), maybe.select(same).rows()):
             firsts.setdefault(key, row)
         for row, key in zip(copies["source_row"].to_list(), copies.select(same).rows()):
-            res.findings.append(finding(path, sheet, row, None, None, "duplicate_row",
+            res.findings.append(finding(path, key[same.index("source_sheet")], row, None, None, "duplicate_row",
                                         f"{firsts[key]}行目と同じ行です（医療機関・届出・受理番号・算定開始日がすべて同じ）。"
                                         "最初の行を使います。"))
         ok = ok.filter(pl.struct(same).is_first_distinct())
@@ -340,7 +356,8 @@ def _to_frame(df: pl.DataFrame, path, sheet, title_pref, default_tensu, pref_cod
         beds=pl.when(pl.col("beds_raw").str.contains(r"^\d+$")).then(pl.col("beds_raw").cast(pl.Int32, strict=False)),
         city_code="city_code", notification_name="notification_name", symbol_raw="symbol_raw", symbol="symbol",
         acceptance_no="acceptance_no",
-        start_date=pl.col("start_raw").replace_strict(dates, default=None, return_dtype=pl.Date),
-        as_of=pl.lit(as_of, dtype=pl.Date), source_file=pl.lit(str(path), dtype=pl.String),
+        start_date=pl.when(implausible).then(None)
+        .otherwise(pl.col("start_raw").replace_strict(dates, default=None, return_dtype=pl.Date)),
+        as_of="as_of", source_file=pl.lit(str(path), dtype=pl.String),
         source_sheet="source_sheet", source_row="source_row",
     ).select(list(NOTIFICATION_COLUMNS)).cast(NOTIFICATION_COLUMNS)

@@ -323,6 +323,46 @@ def test_meibo_copy_is_a_whole_row_again(tmp_path):
     assert res.accepted["source_row"].to_list() == [5, 6, 7]
 
 
+def test_meibo_sheets_are_checked_together_but_each_row_keeps_its_sheet(tmp_path):
+    """A bureau's workbook has a sheet per prefecture; the reader checks the rows of all its sheets at once. Each
+    finding still names the row's own sheet, a copy is a copy only within its sheet, and a start date is judged
+    against its own sheet's date: 2026-04-01 is a typo in a list of 2024-08-01 (more than a year ahead), not in
+    one of 2026-08-01."""
+    p = tmp_path / "shisetsu-touhoku-ika-r0808.xlsx"
+    wb = xlsxwriter.Workbook(p)
+    header = ["項番", "都道府県コード", "医療機関番号", "医療機関名称", "医療機関所在地（住所）", "受理届出名称",
+              "受理記号", "受理番号", "算定開始年月日"]
+    iwate = [1, "03", "01-1030-9", "遠山病院", "盛岡市下ノ橋町6番14号", "在宅療養支援病院", "支援病３", "第1号"]
+    miyagi = [1, "04", "01-1030-8", "仙台遠山病院", "仙台市青葉区本町3-8-1", "在宅療養支援病院", "支援病３", "第1号"]
+    for name, title, rows in [
+            ("岩手県", "令和 6年 8月 1日現在", [iwate + ["2026/4/1"],                   # row 5: a year too far ahead
+                                                iwate[:7] + ["第2号", "2024/4/1"]]),  # row 6
+            ("宮城県", "令和 8年 8月 1日現在", [iwate + ["2024/4/1"],                   # row 5: 岩手's row 6, not a copy
+                                                miyagi + ["2026/4/1"],                 # row 6: a plausible date here
+                                                miyagi + ["2026/4/1"],                 # row 7: a copy of row 6
+                                                [2, "04", "01-1124-0", "誤記病院", "仙台市青葉区1", "届出", "支援診3",
+                                                 "第3号", "2024/6/1"]])]:              # row 8: check digit wrong
+        ws = wb.add_worksheet(name)
+        ws.write(0, 0, f"[ {name} ] 届出受理医療機関名簿 医科")
+        ws.write(1, 0, title)
+        ws.write_row(3, 0, header)
+        for r, row in enumerate(rows, start=4):
+            ws.write_row(r, 0, row)
+    wb.close()
+    res = read_meibo(p, {"03", "04"})
+    assert_balanced(res)
+    assert sorted((f["sheet"], f["row"], f["rule"]) for f in res.findings) == [
+        ("宮城県", 7, "duplicate_row"), ("宮城県", 8, "check_digit"), ("岩手県", 5, "date_out_of_range")]
+    assert next(f for f in res.findings if f["rule"] == "duplicate_row")["message"].startswith("6行目と同じ行")
+    assert "2025年の範囲外" in next(f["message"] for f in res.findings if f["rule"] == "date_out_of_range")
+    df = res.accepted
+    assert df.select("source_sheet", "source_row").rows() == [("岩手県", 5), ("岩手県", 6), ("宮城県", 5),
+                                                              ("宮城県", 6), ("宮城県", 8)]
+    assert df["start_date"].to_list() == [None, dt.date(2024, 4, 1), dt.date(2024, 4, 1), dt.date(2026, 4, 1),
+                                          dt.date(2024, 6, 1)]
+    assert df["as_of"].to_list() == [dt.date(2024, 8, 1)] * 2 + [dt.date(2026, 8, 1)] * 3
+
+
 def test_meibo_missing_column_and_corrupt(tmp_path):
     p = tmp_path / "m.xlsx"
     wb = xlsxwriter.Workbook(p)
