@@ -206,8 +206,10 @@ def read_meibo(path: str | Path, prefs: set[str] | None = None,
         res.findings.append(finding(path, None, None, None, None, "no_rows",
                                     "見出し行だけで届出の行がありません。この名簿からは届出を読み込みません"
                                     "（厚生局の公開ファイルか確認してください）。", severity="warning"))
-    # the rest once for the whole file: a call per sheet (47 nationally) cost more than the rows it checked
-    res.accepted = _to_frame(pl.concat(frames), path, default_tensu, res) if frames else res.accepted
+    # the rest once for the whole file: a call per sheet (47 nationally) cost more than the rows it checked. The
+    # sheets' frames have the same columns, in the order of each sheet's own header
+    res.accepted = _to_frame(pl.concat([f.select(frames[0].columns) for f in frames]), path, default_tensu, res) \
+        if frames else res.accepted
     return res
 
 

@@ -327,11 +327,13 @@ def test_meibo_sheets_are_checked_together_but_each_row_keeps_its_sheet(tmp_path
     """A bureau's workbook has a sheet per prefecture; the reader checks the rows of all its sheets at once. Each
     finding still names the row's own sheet, a copy is a copy only within its sheet, and a start date is judged
     against its own sheet's date: 2026-04-01 is a typo in a list of 2024-08-01 (more than a year ahead), not in
-    one of 2026-08-01."""
+    one of 2026-08-01. The second sheet lays its columns out in another order, with one more (市町村コード)."""
     p = tmp_path / "shisetsu-touhoku-ika-r0808.xlsx"
     wb = xlsxwriter.Workbook(p)
     header = ["項番", "都道府県コード", "医療機関番号", "医療機関名称", "医療機関所在地（住所）", "受理届出名称",
               "受理記号", "受理番号", "算定開始年月日"]
+    layout = {"岩手県": list(range(9)), "宮城県": [3, 0, 1, 2, 4, 5, 6, 7, 8]}   # 宮城県: 名称 first
+    ws_extra = "市町村コード"
     iwate = [1, "03", "01-1030-9", "遠山病院", "盛岡市下ノ橋町6番14号", "在宅療養支援病院", "支援病３", "第1号"]
     miyagi = [1, "04", "01-1030-8", "仙台遠山病院", "仙台市青葉区本町3-8-1", "在宅療養支援病院", "支援病３", "第1号"]
     for name, title, rows in [
@@ -345,9 +347,10 @@ def test_meibo_sheets_are_checked_together_but_each_row_keeps_its_sheet(tmp_path
         ws = wb.add_worksheet(name)
         ws.write(0, 0, f"[ {name} ] 届出受理医療機関名簿 医科")
         ws.write(1, 0, title)
-        ws.write_row(3, 0, header)
+        extra = [ws_extra] if name == "宮城県" else []
+        ws.write_row(3, 0, [header[i] for i in layout[name]] + extra)
         for r, row in enumerate(rows, start=4):
-            ws.write_row(r, 0, row)
+            ws.write_row(r, 0, [row[i] for i in layout[name]] + (["041009"] if extra else []))
     wb.close()
     res = read_meibo(p, {"03", "04"})
     assert_balanced(res)
@@ -361,6 +364,8 @@ def test_meibo_sheets_are_checked_together_but_each_row_keeps_its_sheet(tmp_path
     assert df["start_date"].to_list() == [None, dt.date(2024, 4, 1), dt.date(2024, 4, 1), dt.date(2026, 4, 1),
                                           dt.date(2024, 6, 1)]
     assert df["as_of"].to_list() == [dt.date(2024, 8, 1)] * 2 + [dt.date(2026, 8, 1)] * 3
+    assert df["name"].to_list() == ["遠山病院"] * 3 + ["仙台遠山病院", "誤記病院"]
+    assert df["city_code"].to_list() == [None, None, "041009", "041009", "041009"]
 
 
 def test_meibo_missing_column_and_corrupt(tmp_path):
