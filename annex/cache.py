@@ -146,23 +146,26 @@ def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Ca
                 accepted = accepted.with_columns(pl.lit(str(path)).alias("source_file"))
             findings = [{**f, "source_file": str(path)} for f in m["findings"]]
             return ReadResult(m["kind"], str(path), accepted, findings, m["rows_in"], m["skipped_blank"],
-                              m["out_of_scope"], m["status"], m["as_of"])
+                              m["out_of_scope"], m["status"], m["as_of"], str(data) if rows is None else None)
         except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
             pass  # a damaged cache entry is parsed again and rewritten
     res = read()
     cache.mkdir(parents=True, exist_ok=True)
+    # from one chunk (a 名簿's frame is its sheets' pieces): the file's row groups are then of one size, which
+    # DuckDB needs to insert them in order (warehouse.StagedFiles)
+    res = dataclasses.replace(res, accepted=res.accepted.rechunk())
     write_atomic(data, lambda p: res.accepted.write_parquet(p, **PARQUET_OPTIONS))
     write_atomic(meta, lambda p: p.write_text(json.dumps(
         {"kind": res.kind, "findings": res.findings, "rows_in": res.rows_in, "skipped_blank": res.skipped_blank,
          "out_of_scope": res.out_of_scope, "status": res.status, "as_of": res.as_of}, ensure_ascii=False,
         default=str), encoding="utf-8"))
-    return _selected(res, rows)
+    return _selected(dataclasses.replace(res, parquet=str(data)), rows)
 
 
 def _selected(res: ReadResult, rows: pl.Expr | None) -> ReadResult:
     if rows is None or res.accepted.height == 0:
         return res
-    return dataclasses.replace(res, accepted=res.accepted.filter(rows))
+    return dataclasses.replace(res, accepted=res.accepted.filter(rows), parquet=None)
 
 
 def cached_frames(cache: Path | None, kind: str, key_parts: list[str], names: list[str],

@@ -47,6 +47,9 @@ class ReadResult:
     out_of_scope: int = 0
     status: str = "read"          # read / failed / superseded
     as_of: str | None = None      # the publisher's as-of date for the file
+    # the parse cache's Parquet file holding exactly these accepted rows in this order, written from one chunk
+    # (source_file aside: the cache keeps the path the file was parsed under); the warehouse stages from it
+    parquet: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def rejected(self) -> int:

@@ -360,6 +360,17 @@ def reports_of_many(refs: list[ReferenceData], prefs: list[Prefecture], insts: l
     return read_many_prefecture_reports(todo, refs[0].index) if todo else []
 
 
+def staged_notifications(raw: Path, ref: ReferenceData) -> pl.DataFrame | warehouse.StagedFiles:
+    """stg_notifications: the 名簿 files' parse-cache Parquet files where every file with rows has one (a run
+    with a cache), read by DuckDB where they are; else the rows themselves."""
+    read = [r for r in ref.meibo_files if r.accepted.height]
+    if read and all(r.parquet for r in read):
+        return warehouse.StagedFiles(tuple((Path(r.parquet), _relative(raw, r.file)) for r in read),
+                                     sum(r.accepted.height for r in read))
+    notes = ref.notifications()
+    return _with_relative_paths(raw, notes if notes.height else pl.DataFrame(schema=NOTIFICATION_COLUMNS))
+
+
 def _sha256(path: str) -> str | None:
     """For source_files: None for a file that is gone or unreadable (it is listed as failed anyway)."""
     try:
@@ -407,15 +418,12 @@ def stage(raw: Path, ref: ReferenceData, per_pref: list[PrefectureLinks],
         [r for pr in reports for r in pr.results]
     staged = _report_frames(raw, results, reports, [f for p in per_pref for f in p.findings])
     facilities = ref.facilities().filter(pl.col("pref_code").is_in([p.code for p in per_pref]))
-    notes = ref.notifications()
-    if notes.height == 0:
-        notes = pl.DataFrame(schema=NOTIFICATION_COLUMNS)
     areas = [pr.areas.frame.with_columns(pl.lit(pr.pref_code).alias("pref_code")) for pr in reports]
     return {
         "stg_municipalities": ref.master.accepted,
         "stg_facilities": _with_relative_paths(raw, facilities if facilities.height else pl.DataFrame(schema=FACILITY_COLUMNS)),
         "stg_institutions": _with_relative_paths(raw, pl.concat([p.institutions for p in per_pref])),
-        "stg_notifications": _with_relative_paths(raw, notes),
+        "stg_notifications": staged_notifications(raw, ref),
         "stg_facility_links": pl.concat([p.links for p in per_pref]),
         "stg_link_review": pl.concat([p.review for p in per_pref]),
         "stg_areas": pl.concat(areas) if areas else pl.DataFrame(schema={**AREA_COLUMNS, "pref_code": pl.String}),

@@ -1,6 +1,8 @@
 -- rows in the order of the 名簿 files, their sheets and rows, as staged (warehouse.build inserts them with one
--- thread, which keeps that order): an institution's notifications are consecutive, as in the bureau's list
-CREATE TABLE notifications AS
+-- thread, which keeps that order): an institution's notifications are consecutive, as in the bureau's list.
+-- notification_rows (this connection's own view): staged in pieces, the first makes the table and each further
+-- piece is inserted through it (warehouse._build_beside)
+CREATE TEMP VIEW notification_rows AS
 SELECT inst_code, pref_code, name, notification_name, symbol_raw, symbol,
        CASE
          WHEN symbol LIKE '支援病%' OR symbol LIKE '支援診%' OR symbol LIKE '在医総管%' OR symbol = '在後病'
@@ -8,6 +10,7 @@ SELECT inst_code, pref_code, name, notification_name, symbol_raw, symbol,
          THEN true ELSE false END AS is_home_care,
        acceptance_no, start_date, as_of, source_file, source_sheet, source_row
 FROM stg_notifications;
+CREATE TABLE notifications AS SELECT * FROM notification_rows;
 COMMENT ON TABLE notifications IS '地方厚生局 届出受理医療機関名簿（施設基準の届出受理状況）：医療機関×届出ごとに1行（名簿のファイル・シート・行の順）';
 COMMENT ON COLUMN notifications.inst_code IS '医療機関コード（10桁）';
 COMMENT ON COLUMN notifications.pref_code IS '都道府県コード';

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from annex import pipeline, runs
 from annex.reference import facility_file_plan, monthly_plan
@@ -143,6 +144,32 @@ def test_parse_cache_is_keyed_on_content(raw_copy, tmp_path, monkeypatch):
     assert not changed["unchanged"] and changed["institutions"] == first["institutions"] - 1
     # reports are never cached (they carry personal data)
     assert not any("report" in p.name for p in cache.iterdir())
+
+
+def test_parse_cache_files_are_written_from_one_chunk_and_named_in_the_result(tmp_path):
+    """A parse's Parquet file is written from one chunk — row groups of one size, which DuckDB needs to insert
+    them in order (warehouse.StagedFiles) — and the ReadResult names it (parquet) when it holds exactly the
+    accepted rows: after the parse and when read back, not when only some rows were asked for."""
+    import polars as pl
+    from annex import cache as cache_mod
+    from annex.findings import ReadResult
+    source = tmp_path / "meibo.xlsx"
+    source.write_bytes(b"the bytes the cache is keyed on")
+    whole = pl.DataFrame({"inst_code": [f"{i:010d}" for i in range(149_557)], "pref_code": "13",
+                          "source_file": str(source)})
+    at = [0, 87_342, 87_345, 149_557]   # a file's sheets: pieces of uneven sizes
+    pieces = pl.concat([whole.slice(a, b - a) for a, b in zip(at, at[1:])], rechunk=False)
+    assert pieces.n_chunks() == 3
+    cache = tmp_path / "cache"
+    read = lambda: ReadResult("meibo", str(source), pieces, rows_in=pieces.height)
+    first = cache_mod.cached_read(cache, source, "meibo", "p", read)
+    again = cache_mod.cached_read(cache, source, "meibo", "p", lambda: pytest.fail("parsed again"))
+    some = cache_mod.cached_read(cache, source, "meibo", "p", read, pl.col("inst_code") < "0000000010")
+    assert first.parquet and again.parquet == first.parquet and some.parquet is None and some.accepted.height == 10
+    sizes = [r[0] for r in duckdb.execute("SELECT row_group_num_rows FROM parquet_metadata(?) "
+                                          "GROUP BY row_group_id, row_group_num_rows", [first.parquet]).fetchall()]
+    assert max(sizes) - min(sizes) <= 1, sizes
+    assert pl.read_parquet(first.parquet).equals(whole) and again.accepted.equals(whole)
 
 
 # the first refresh, through the real CLI, held at its staging step until the test lets it go (so that it is

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from annex import pipeline, warehouse
@@ -192,6 +193,77 @@ def test_notifications_keep_the_staged_order(tmp_path, monkeypatch):
     finally:
         con.close()
     assert got == staged["source_row"].to_list()
+
+
+def test_notifications_staged_in_files_keep_their_order_and_each_file_its_name(tmp_path, monkeypatch):
+    """StagedFiles (the parse cache's Parquet files, read where they are): the rows in the files' order, each
+    file's rows in its own order, each with its file's source_file. Files of uneven sizes, each written from one
+    chunk as the cache writes them: read by one statement, DuckDB 1.5 stored an uneven row group's tail after
+    later row groups; build() inserts them file by file, in one transaction. The other tables' view of them
+    (home_care_status reads it) holds the same rows."""
+    import datetime as dt
+    import polars as pl
+    sizes = [149_557, 87_342, 5, 121_000]
+    files, expected = [], []
+    for k, n in enumerate(sizes):
+        part = pl.DataFrame({
+            "inst_code": [f"13{(i * 7919 + k) % 10**8:08d}" for i in range(n)], "pref_code": "13",
+            "name": [f"病院{i % 5000}" for i in range(n)], "notification_name": "在宅療養支援診療所",
+            "symbol_raw": "支援診１", "symbol": "支援診1", "acceptance_no": [f"第{i}号" for i in range(n)],
+            "start_date": dt.date(2024, 4, 1), "as_of": dt.date(2026, 8, 1),
+            "source_file": "/where/it/was/parsed.xlsx",    # the cache keeps the path of the parse
+            "source_sheet": f"シート{k}", "source_row": pl.int_range(5, n + 5, eager=True)})
+        path = tmp_path / f"part{k}.parquet"
+        part.rechunk().write_parquet(path, compression="uncompressed", statistics=False)
+        name = f"meibo/{k}_名簿'; DROP TABLE x; --.xlsx"    # a file name is input: bound, never pasted
+        files.append((path, name))
+        expected += [(name, f"シート{k}", r) for r in range(5, n + 5)]
+    monkeypatch.setattr(warehouse, "TABLE_ORDER", ["notifications"])
+    staged = warehouse.StagedFiles(tuple(files))
+    out = tmp_path / "out"
+    tmp = warehouse.build(out, {"stg_notifications": staged})
+    con = duckdb.connect(str(tmp), read_only=True)
+    try:
+        got = con.execute("SELECT source_file, source_sheet, source_row FROM notifications").fetchall()
+        comments = con.execute("SELECT count(*), count(comment) FROM duckdb_columns() "
+                               "WHERE table_name = 'notifications'").fetchone()
+    finally:
+        con.close()
+    assert got == expected and comments == (13, 13)
+    # the view the main connection reads (in no set order): the same rows
+    con = duckdb.connect()
+    try:
+        warehouse._stage_views(con, tmp_path, {"stg_notifications": staged})
+        seen = con.execute("SELECT source_file, source_sheet, source_row FROM stg_notifications").fetchall()
+    finally:
+        con.close()
+    assert sorted(seen) == sorted(expected)
+
+
+def test_notifications_staged_from_the_parse_cache_are_the_rows_read(tmp_path, monkeypatch):
+    """A run with a parse cache stages the 名簿 rows as the cache's files (pipeline.staged_notifications); the
+    table built from them is the one built from the rows themselves, row for row and in order."""
+    import dataclasses
+    monkeypatch.setattr(warehouse, "TABLE_ORDER", ["notifications"])
+    prefs = pipeline.select_prefectures(RAW, None)
+    cache = tmp_path / "cache"
+    tables = []
+    for ref in (pipeline.load_reference(RAW, prefs, None, cache),     # parsed into the cache
+                pipeline.load_reference(RAW, prefs, None, cache)):    # read from it
+        staged = pipeline.staged_notifications(RAW, ref)
+        assert isinstance(staged, warehouse.StagedFiles) and len(staged.files) == len(
+            [r for r in ref.meibo_files if r.accepted.height]) >= 2 and staged.height == ref.notifications().height
+        rows = pipeline.staged_notifications(RAW, dataclasses.replace(
+            ref, meibo_files=[dataclasses.replace(r, parquet=None) for r in ref.meibo_files]))
+        assert isinstance(rows, pl.DataFrame)
+        for value in (staged, rows):
+            tmp = warehouse.build(tmp_path / "out", {"stg_notifications": value})
+            con = duckdb.connect(str(tmp), read_only=True)
+            tables.append(con.execute("SELECT * FROM notifications").fetchall())
+            con.close()
+            warehouse.discard(tmp)
+    assert tables[0] and all(t == tables[0] for t in tables)
+    assert {r[-3] for r in tables[0]} == {str(p.relative_to(RAW)) for p in (RAW / "reference" / "kouseikyoku").glob("*.xlsx")}
 
 
 def test_tables_built_beside_the_notifications_do_not_read_them():
