@@ -266,6 +266,30 @@ def test_notifications_staged_from_the_parse_cache_are_the_rows_read(tmp_path, m
     assert {r[-3] for r in tables[0]} == {str(p.relative_to(RAW)) for p in (RAW / "reference" / "kouseikyoku").glob("*.xlsx")}
 
 
+def test_the_export_worker_gets_about_half_the_annex_rows(tmp_path):
+    """worker_share: the heaviest prefectures go to different sides, every target to one side, and the two
+    sides' rows (a fixed cost per workbook, the national summary on the worker's side) differ by less than a
+    small prefecture's."""
+    rows = {"13": 1574, "27": 1125, "14": 1193, "01": 1363, "23": 980, **{f"{c:02d}": 200 + 7 * c for c in range(30, 48)}}
+    db = tmp_path / "a.duckdb"
+    con = duckdb.connect(str(db))
+    for t in ("annex_institutions", "annex_hubs", "candidates", "coverage"):
+        con.execute(f"CREATE TABLE {t} (pref_code VARCHAR)")
+    for code, n in rows.items():   # spread over the four tables: the share counts them all
+        for i, t in enumerate(("annex_institutions", "annex_hubs", "candidates", "coverage")):
+            con.execute(f"INSERT INTO {t} SELECT ? FROM range(?)", [code, n // 4 + (i < n % 4)])
+    con.execute("INSERT INTO annex_hubs VALUES ('99')")   # a prefecture not in this run
+    con.close()
+    targets = sorted(rows)
+    there = pipeline.worker_share(db, targets)
+    assert there and there < set(targets)
+    assert ("13" in there) != ("01" in there)            # the two heaviest apart
+    load = lambda side: sum(rows[c] + pipeline.WORKBOOK_ROWS for c in side)
+    here = set(targets) - there
+    # within a small prefecture's weight (alternate prefectures: 1,040 rows apart here)
+    assert abs(load(there) + pipeline.SUMMARY_ROWS - load(here)) < min(rows.values()) + pipeline.WORKBOOK_ROWS
+
+
 def test_tables_built_beside_the_notifications_do_not_read_them():
     """build() makes every other table while BESIDE (the notifications) is still being inserted: none may read it;
     home_care_status reads the staged rows it is made from."""
