@@ -99,7 +99,8 @@ ROWS_VIEW = {BESIDE: "notification_rows"}
 def _build_beside(con: duckdb.DuckDBPyConnection, tmp: Path, staged: Staged | None) -> None:
     """BESIDE on its own connection. From StagedFiles one statement per file, in order: DuckDB 1.5 stored the tail
     of an uneven row group after later row groups of the same statement (see _stage_views), and each file ends
-    in one. The stg_ view of this connection is remade for each file."""
+    in one. The stg_ view of this connection is remade for each file; all of them in one transaction (a commit
+    per file made the other connection's statements wait for it)."""
     name = f"stg_{BESIDE}"
     if not isinstance(staged, StagedFiles):
         _stage_view(con, _stage_dir(tmp) / f"{name}.parquet")
@@ -120,11 +121,11 @@ def _file_rows(name: str, i: int, path: Path) -> str:
 
 
 def _files_table(con: duckdb.DuckDBPyConnection, name: str, staged: StagedFiles) -> None:
-    """The temp table <name>_files (ordinal, path, source_file) of StagedFiles: source_file comes from an
-    input's file name, so it is bound as a parameter, never pasted into the views' SQL."""
-    con.execute(f'CREATE TEMP TABLE "{name}_files" (ordinal INTEGER, path VARCHAR, source_file VARCHAR)')
-    con.executemany(f'INSERT INTO "{name}_files" VALUES (?, ?, ?)',
-                    [(i, str(path), source) for i, (path, source) in enumerate(staged.files)])
+    """The temp table <name>_files (ordinal, source_file) of StagedFiles: source_file comes from an input's file
+    name, so it is bound as a parameter, never pasted into the views' SQL."""
+    con.execute(f'CREATE TEMP TABLE "{name}_files" (ordinal INTEGER, source_file VARCHAR)')
+    con.executemany(f'INSERT INTO "{name}_files" VALUES (?, ?)',
+                    [(i, source) for i, (_, source) in enumerate(staged.files)])
 
 
 def _sql(table: str) -> str:
