@@ -153,13 +153,13 @@ def cached_read(cache: Path | None, path: Path, kind: str, params: str, read: Ca
     cache.mkdir(parents=True, exist_ok=True)
     # from one chunk (a 名簿's frame is its sheets' pieces): the file's row groups are then of one size, which
     # DuckDB needs to insert them in order (warehouse.StagedFiles)
-    res = dataclasses.replace(res, accepted=res.accepted.rechunk())
+    res = dataclasses.replace(res, accepted=res.accepted.rechunk(), parquet=str(data))
     write_atomic(data, lambda p: res.accepted.write_parquet(p, **PARQUET_OPTIONS))
     write_atomic(meta, lambda p: p.write_text(json.dumps(
         {"kind": res.kind, "findings": res.findings, "rows_in": res.rows_in, "skipped_blank": res.skipped_blank,
          "out_of_scope": res.out_of_scope, "status": res.status, "as_of": res.as_of}, ensure_ascii=False,
         default=str), encoding="utf-8"))
-    return _selected(dataclasses.replace(res, parquet=str(data)), rows)
+    return _selected(res, rows)
 
 
 def _selected(res: ReadResult, rows: pl.Expr | None) -> ReadResult:
