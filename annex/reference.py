@@ -200,11 +200,12 @@ def read_reference(raw: Path, prefs: set[str], as_of: dt.date | None = None, cac
             and cache is not None and workers.worker_count(len(missing)) > 1:
         # the workers parse into the cache and send back nothing: reading their Parquet here is cheaper than
         # pickling 1.5 M rows back through a pipe; each file is read as soon as it is parsed, while the workers
-        # go on with the others
-        def take(i: int, _: None) -> None:
-            parsed_here[missing[i][1]] = _read_source(*missing[i])
+        # go on with the others. This process parses too (here=): the largest file first, from the moment it
+        # knows the plan, while the worker is forked
+        def take(i: int, parsed: ReadResult | None) -> None:
+            parsed_here[missing[i][1]] = parsed if parsed is not None else _read_source(*missing[i])
         workers.map_jobs(_parse_into_cache, missing, weights=[p.stat().st_size for _, p, *_ in missing],
-                         on_result=take)
+                         on_result=take, here=_read_source)
     elif len(missing) >= 2 and cache is not None and helper is not None and helper.parallel:
         # one prefecture's files (東京都: the 関東信越 名簿 5 MB; 3 facility files and the code list 1.5 MB)
         largest = max(missing, key=lambda job: job[1].stat().st_size)

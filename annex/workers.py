@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import types
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -69,14 +70,18 @@ def worker_count(jobs: int) -> int:
 
 def map_jobs(func: Callable[..., Any], jobs: Sequence[Any], *, weights: Sequence[float] | None = None,
              parallel_from: int = 2, on_result: Callable[[int, Any], None] | None = None,
-             prepare: Callable[[Any], tuple] | None = None) -> list[Any]:
+             prepare: Callable[[Any], tuple] | None = None,
+             here: Callable[..., Any] | None = None) -> list[Any]:
     """[func(*job) for job in jobs], in worker processes when there are at least parallel_from jobs and more
     than one core. func must be a module-level function and the jobs picklable. Heaviest jobs start first
     (weights) so that the last one to finish is a small one; results come back in the jobs' order. An error
     in a job is raised here, as it would be in the loop. on_result(job index, result) is called here as each
     job finishes (to go on with its result while the workers finish the others). prepare: the arguments are
     prepare(job), made here just before the job is handed out, so that the workers start on the first job
-    while the others are still being made."""
+    while the others are still being made. here: this process takes jobs too, as one of the workers, running
+    here(*args) (func's work, returning what on_result wants without the pickling): it starts on the heaviest
+    job at once, while the first worker is forked (the fork server may still be importing), and then takes
+    the heaviest job no worker has started, until none is left."""
     def args(job: Any) -> tuple:
         return prepare(job) if prepare is not None else job
     workers = worker_count(len(jobs))
@@ -88,6 +93,8 @@ def map_jobs(func: Callable[..., Any], jobs: Sequence[Any], *, weights: Sequence
                 on_result(i, results[-1])
         return results
     order = sorted(range(len(jobs)), key=lambda i: -(weights[i] if weights else 0))
+    if here is not None:
+        return _map_with_caller(func, here, jobs, order, workers - 1, args, on_result)
     with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_started) as pool:
         with _bare_main():   # the workers start on the first submit
             futures = {i: pool.submit(func, *args(jobs[i])) for i in order}
@@ -98,18 +105,74 @@ def map_jobs(func: Callable[..., Any], jobs: Sequence[Any], *, weights: Sequence
         return [futures[i].result() for i in range(len(jobs))]
 
 
+def _map_with_caller(func: Callable[..., Any], here: Callable[..., Any], jobs: Sequence[Any], order: list[int],
+                     workers: int, args: Callable[[Any], tuple], on_result: Callable[[int, Any], None] | None
+                     ) -> list[Any]:
+    """map_jobs with this process as one more worker (map_jobs' here). The jobs are taken from one list,
+    heaviest first, by this process and by one thread per worker process, which hands a job to its worker and
+    waits for it before taking the next. This process starts at once: a thread's first hand-out forks a worker,
+    which waits for the fork server's imports. A worker's result is taken (on_result) as soon as it is back,
+    while this process is busy with its own job; prepare and on_result run in one thread at a time. After an
+    error no job is started; the jobs under way are waited for and the first error is raised."""
+    results: dict[int, Any] = {}
+    errors: list[BaseException] = []
+    todo = list(order)
+    lock = threading.Lock()
+
+    def take() -> tuple[int, tuple] | None:
+        with lock:
+            if errors or not todo:
+                return None
+            i = todo.pop(0)
+            return i, args(jobs[i])
+
+    def finish(i: int, value: Any) -> None:
+        with lock:
+            results[i] = value
+            if on_result is not None:
+                on_result(i, value)
+
+    def run(runner: Callable[[int, tuple], Any]) -> None:
+        try:
+            while (got := take()) is not None:
+                finish(got[0], runner(*got))
+        except BaseException as exc:  # kept for the caller, as the loop would raise it
+            with lock:
+                errors.append(exc)
+
+    with ProcessPoolExecutor(max(1, workers), mp_context=_context(), initializer=_worker_started) as pool:
+        def by_worker(_: int, made: tuple) -> Any:
+            with _bare_main():
+                future = pool.submit(func, *made)
+            return future.result()
+        feeders = [threading.Thread(target=run, args=(by_worker,), name=f"annex-feeder-{k}")
+                   for k in range(max(1, workers))]
+        for t in feeders:
+            t.start()
+        run(lambda _, made: here(*made))
+        for t in feeders:
+            t.join()
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(len(jobs))]
+
+
 @contextmanager
 def _bare_main():
     """A spawned worker re-runs the parent's __main__ script unless the script guards itself with
     `if __name__ == "__main__"`; whoever calls the pipeline (a script, a notebook, a Prefect worker) need not
     know that: while the workers start, __main__ is an empty module, so they import only what func needs."""
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
+    with _main_swapped:   # threads handing out jobs (map_jobs' here) swap it one at a time
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
+_main_swapped = threading.Lock()
 
 
 class Helper:

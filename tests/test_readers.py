@@ -392,6 +392,13 @@ def test_meibo_missing_column_and_corrupt(tmp_path):
 
 
 # --- code list ---------------------------------------------------------------------------------
+def test_the_whitespace_written_out_is_what_str_strip_removes():
+    """facility_files._PY_SPACE is written out (finding it cost every import 0.1 s): it must stay exactly the
+    characters str.strip() removes, which polars' strip_chars is given in their place."""
+    from annex import facility_files
+    assert facility_files._PY_SPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
 def test_code_list_real_and_defects(tmp_path):
     res = read_code_list(RAW / "reference/kouseikyoku_codes/all_med_inst_cd_202508.csv", {"03", "39"})
     assert_balanced(res)

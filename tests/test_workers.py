@@ -29,6 +29,66 @@ def test_each_result_is_handed_over_as_its_job_finishes(monkeypatch, processes):
     assert seen == dict(enumerate(got)) and got == [codes.muni_check_digit(*j) for j in jobs]
 
 
+def _pid_and_digit(code: str) -> tuple[int, int]:
+    return os.getpid(), codes.muni_check_digit(code)
+
+
+@pytest.mark.parametrize("processes", ["2", "3"])
+def test_the_caller_takes_jobs_too(monkeypatch, processes):
+    """here=: this process runs jobs with here() beside the workers (read_reference parses the largest 名簿
+    while the worker is forked) — every job once, by one side or the other, results in the jobs' order, and
+    on_result for each, never two at a time."""
+    import threading
+    import time
+    monkeypatch.setenv("ANNEX_WORKERS", processes)
+    jobs = [(c,) for c in ("03201", "39201", "13101", "01100", "27100", "40130", "23100", "04100")]
+    here_took: list[str] = []
+    seen: dict[int, tuple] = {}
+    busy = threading.Lock()
+
+    def here(code: str) -> tuple[int, int]:
+        here_took.append(code)
+        time.sleep(0.05)   # long enough for the workers to take some jobs
+        return os.getpid(), codes.muni_check_digit(code)
+
+    def taken(i: int, result: tuple) -> None:
+        assert busy.acquire(blocking=False), "on_result called from two threads at once"
+        try:
+            assert i not in seen
+            seen[i] = result
+            time.sleep(0.01)
+        finally:
+            busy.release()
+    got = workers.map_jobs(_pid_and_digit, jobs, weights=[8, 7, 6, 5, 4, 3, 2, 1], on_result=taken, here=here)
+    assert [digit for _, digit in got] == [codes.muni_check_digit(*j) for j in jobs]
+    assert seen == dict(enumerate(got))
+    by_here = {jobs[i][0] for i, (pid, _) in enumerate(got) if pid == os.getpid()}
+    assert by_here == set(here_took) and 0 < len(by_here) < len(jobs)   # both sides worked, each job once
+    assert len({pid for pid, _ in got}) >= 2
+
+
+def test_an_error_on_either_side_is_raised_and_no_job_started_after_it(monkeypatch):
+    import time
+    monkeypatch.setenv("ANNEX_WORKERS", "2")
+    started: list[str] = []
+
+    def failing(value: str) -> int:
+        started.append(value)
+        raise ValueError(value)
+    with pytest.raises(ValueError):   # the caller's own job fails: it takes no other
+        workers.map_jobs(int, [(str(n),) for n in range(20)], here=failing)
+    assert len(started) == 1
+
+    def slow(value: str) -> int:
+        started.append(value)
+        time.sleep(0.05)   # 400 of them: 20 s, far longer than forking the worker
+        return 0
+    started.clear()
+    with pytest.raises(ValueError):   # a worker's job fails (its first, once forked): the caller stops too
+        workers.map_jobs(int, [("x",)] * 400, here=slow)
+    assert 0 < len(started) < 399   # without stopping, the caller would run all but the worker's one
+
+
 def test_one_worker_stays_in_process(monkeypatch):
     monkeypatch.setenv("ANNEX_WORKERS", "1")
     seen = []
