@@ -8,11 +8,19 @@ import sys
 from pathlib import Path
 
 
+EPHEMERAL_STARTUP_SECONDS = 180   # the longest `annex refresh` waits for Prefect's temporary server to start
+
+
 def _refresh(args: argparse.Namespace) -> int:
     # Prefect is imported here so that `annex --help` stays fast
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if args.quiet else "INFO")
     # the pipeline's progress lines (logger "annex") among the flow's logs, on the terminal and in the UI
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "annex")
+    # Prefect's temporary server creates and migrates its database on the first run with a new PREFECT_HOME
+    # before it answers: 14 s on one development machine, past Prefect's 20 s wait on a slower one, where the
+    # README's first `annex refresh` then failed ("Timed out while attempting to connect to ephemeral Prefect
+    # API server"). An explicit setting still wins.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_SECONDS))
     from annex.codes import DateParseError, parse_date
     from annex.pipeline import RunError
     from annex.runs import Busy

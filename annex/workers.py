@@ -81,7 +81,9 @@ def map_jobs(func: Callable[..., Any], jobs: Sequence[Any], *, weights: Sequence
     while the others are still being made. here: this process takes jobs too, as one of the workers, running
     here(*args) (func's work, returning what on_result wants without the pickling): it starts on the heaviest
     job at once, while the first worker is forked (the fork server may still be importing), and then takes
-    the heaviest job no worker has started, until none is left."""
+    the heaviest job no worker has started, until none is left; on_result is then called from whichever thread
+    has the result (one at a time). Worth it where the jobs run without the interpreter lock (parsing): this
+    process's own linking, beside the pickling of the jobs it hands out, was slower (README, session 16)."""
     def args(job: Any) -> tuple:
         return prepare(job) if prepare is not None else job
     workers = worker_count(len(jobs))

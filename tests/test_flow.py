@@ -199,3 +199,29 @@ def test_refresh_flow_redoes_only_the_prefecture_whose_report_changed(prefect_ha
     expected = pipeline.run(raw_copy, truth)   # the same inputs built from scratch
     assert {k: v for k, v in again.items() if k not in ("database", "rebuilt")} == \
         {k: v for k, v in expected.items() if k not in ("database", "rebuilt")}
+
+
+@pytest.mark.parametrize("given", [None, "7"])
+def test_refresh_gives_prefects_temporary_server_time_to_start(tmp_path, given):
+    """A first `annex refresh` with a new PREFECT_HOME waits while Prefect's temporary server builds its database
+    (past Prefect's own 20 s on a slow machine: the quick start failed); a value the user set is kept. In a
+    process of its own: Prefect reads its settings once, when first imported (the flow is a stand-in that
+    reports the wait Prefect would use)."""
+    import os
+    from annex import cli
+    name = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    code = ("import sys, types\n"
+            "from annex import cli\n"
+            "def refresh(**_):\n"
+            "    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as wait\n"
+            "    print('WAIT', wait.value())\n"
+            "    raise RuntimeError('the flow itself is not run here')\n"
+            "sys.modules['flows.refresh'] = types.SimpleNamespace(refresh=refresh)\n"
+            f"sys.exit(cli.main(['refresh', '--raw', {str(RAW)!r}, '--out', {str(tmp_path / 'out')!r}, '--quiet']))\n")
+    env = {k: v for k, v in os.environ.items() if k not in (name, "PREFECT_API_URL")}
+    if given is not None:
+        env[name] = given
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1, r.stderr
+    [wait] = [float(line.split()[1]) for line in r.stdout.splitlines() if line.startswith("WAIT ")]
+    assert wait == (float(given) if given else cli.EPHEMERAL_STARTUP_SECONDS)
