@@ -134,10 +134,11 @@ def _map_with_caller(func: Callable[..., Any], here: Callable[..., Any], jobs: S
             if on_result is not None:
                 on_result(i, value)
 
-    def run(runner: Callable[[int, tuple], Any]) -> None:
+    def run(runner: Callable[[int, tuple], Any], got: tuple[int, tuple] | None = None) -> None:
         try:
-            while (got := take()) is not None:
+            while (got := got or take()) is not None:
                 finish(got[0], runner(*got))
+                got = None
         except BaseException as exc:  # kept for the caller, as the loop would raise it
             with lock:
                 errors.append(exc)
@@ -147,11 +148,12 @@ def _map_with_caller(func: Callable[..., Any], here: Callable[..., Any], jobs: S
             with _bare_main():
                 future = pool.submit(func, *made)
             return future.result()
+        first = take()   # the heaviest job is this process's: it can start now, a worker only once forked
         feeders = [threading.Thread(target=run, args=(by_worker,), name=f"annex-feeder-{k}")
                    for k in range(max(1, workers))]
         for t in feeders:
             t.start()
-        run(lambda _, made: here(*made))
+        run(lambda _, made: here(*made), first)
         for t in feeders:
             t.join()
     if errors:

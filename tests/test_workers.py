@@ -64,6 +64,7 @@ def test_the_caller_takes_jobs_too(monkeypatch, processes):
     assert seen == dict(enumerate(got))
     by_here = {jobs[i][0] for i, (pid, _) in enumerate(got) if pid == os.getpid()}
     assert by_here == set(here_took) and 0 < len(by_here) < len(jobs)   # both sides worked, each job once
+    assert here_took[0] == "03201"   # the heaviest is the caller's: it starts at once, a worker once forked
     assert len({pid for pid, _ in got}) >= 2
 
 
