@@ -243,8 +243,9 @@ class _SheetTables:
                 df = df.with_columns(pl.all().cast(pl.String))
                 timed = [c for c, has in zip(df.columns, df.select(pl.all().str.contains(":", literal=True).any())
                                              .row(0)) if has]
-                # (a match then keeps its first 10 characters, the date: a match alone is a third of the
-                # work of a replace, which captures)
+                # (where the whole value matches, its first 10 characters are the date: a match and a slice
+                # cost less than a replace, which captures — with the scan, 0.23–0.33 → 0.17–0.19 s for the
+                # 関東信越 workbook's 545,000 rows)
                 return df.with_columns(pl.when(pl.col(c).str.contains(_DATETIME)).then(pl.col(c).str.slice(0, 10))
                                        .otherwise(pl.col(c)).alias(c) for c in timed) if timed else df
             except Exception:

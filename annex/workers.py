@@ -136,9 +136,11 @@ def _map_with_caller(func: Callable[..., Any], here: Callable[..., Any], jobs: S
 
     def run(runner: Callable[[int, tuple], Any], got: tuple[int, tuple] | None = None) -> None:
         try:
-            while (got := got or take()) is not None:
+            if got is None:
+                got = take()
+            while got is not None:
                 finish(got[0], runner(*got))
-                got = None
+                got = take()
         except BaseException as exc:  # kept for the caller, as the loop would raise it
             with lock:
                 errors.append(exc)
