@@ -119,17 +119,18 @@ def _map_with_caller(func: Callable[..., Any], here: Callable[..., Any], jobs: S
     results: dict[int, Any] = {}
     errors: list[BaseException] = []
     todo = list(order)
-    lock = threading.Lock()
+    # two locks: a result being taken (on_result reads a parsed file back) never keeps another side from its next job
+    taking, handing_over = threading.Lock(), threading.Lock()
 
     def take() -> tuple[int, tuple] | None:
-        with lock:
+        with taking:
             if errors or not todo:
                 return None
             i = todo.pop(0)
             return i, args(jobs[i])
 
     def finish(i: int, value: Any) -> None:
-        with lock:
+        with handing_over:
             results[i] = value
             if on_result is not None:
                 on_result(i, value)
@@ -142,7 +143,7 @@ def _map_with_caller(func: Callable[..., Any], here: Callable[..., Any], jobs: S
                 finish(got[0], runner(*got))
                 got = take()
         except BaseException as exc:  # kept for the caller, as the loop would raise it
-            with lock:
+            with taking:
                 errors.append(exc)
 
     with ProcessPoolExecutor(max(1, workers), mp_context=_context(), initializer=_worker_started) as pool:
