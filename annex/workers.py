@@ -114,8 +114,9 @@ def _map_with_caller(func: Callable[..., Any], here: Callable[..., Any], jobs: S
     heaviest first, by this process and by one thread per worker process, which hands a job to its worker and
     waits for it before taking the next. This process starts at once: a thread's first hand-out forks a worker,
     which waits for the fork server's imports. A worker's result is taken (on_result) as soon as it is back,
-    while this process is busy with its own job; prepare and on_result run in one thread at a time. After an
-    error no job is started; the jobs under way are waited for and the first error is raised."""
+    while this process is busy with its own job; prepare runs in one thread at a time, and so does on_result
+    (the two may overlap). After an error no job is started; the jobs under way are waited for and the first
+    error is raised."""
     results: dict[int, Any] = {}
     errors: list[BaseException] = []
     todo = list(order)
