@@ -57,3 +57,28 @@ def test_what_the_bench_replaces_is_deleted_only_when_it_ends(tmp_path):
         set_aside(tmp_path / "missing")                                 # nothing to move
         assert sorted(p.name for p in tmp_path.glob(".bench-trash-*/*")) == ["0-out", "1-out"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cold_and_floor_runs_alternate_and_the_ratio_is_the_median_of_their_pairs(tmp_path, monkeypatch):
+    """The VM's speed drifts over minutes: each cold run is paired with the floor run right after it, and (a)/(d) is
+    the median of those pairs' ratios, not the ratio of two medians taken minutes apart."""
+    from annex import bench as bench_mod
+    calls = []
+    walls = iter([10.0, 5.0, 30.0, 10.0, 12.0, 4.0] + [1.0] * 6)   # cold, floor, cold, floor, cold, floor, warm…, changed…
+
+    def child(code, *args):
+        kind = "floor" if code == bench_mod.FLOOR else "run"
+        calls.append(kind)
+        return next(walls), 100.0, ({"rows_read": 1, "cells_written": 2} if kind == "floor" else {"unchanged": False})
+    monkeypatch.setattr(bench_mod, "_child", child)
+    monkeypatch.setattr(bench_mod, "output_cells", lambda out: 2)
+    monkeypatch.setattr(bench_mod, "change_one_report", lambda raw: None)
+    (tmp_path / "data").mkdir()
+    results = bench_mod._phases(tmp_path / "data", "national", tmp_path, tmp_path / "raw", tmp_path / "out", 3,
+                                lambda path: None)
+    assert calls[:6] == ["run", "floor"] * 3 and calls[6:] == ["run"] * 6
+    by = {r["phase"]: r for r in results}
+    assert by["cold"]["walls_s"] == [10.0, 30.0, 12.0] and by["floor"]["walls_s"] == [5.0, 10.0, 4.0]
+    # pairs 2.0, 3.0, 3.0: median 3.0 (the medians' ratio, 12 / 5 = 2.4, mixes runs minutes apart)
+    assert by["cold"]["ratio_pairs"] == [2.0, 3.0, 3.0] and by["cold"]["ratio"] == 3.0
+    assert "(a)/(d) = 3.00" in table(results) and "2.00 / 3.00 / 3.00" in table(results)
