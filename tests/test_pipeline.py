@@ -301,3 +301,25 @@ def test_tables_built_beside_the_notifications_do_not_read_them():
         assert not re.search(rf"(?<!stg_)\b{warehouse.BESIDE}\b", re.sub(r"--.*", "", sql)), table
     status = (warehouse.SQL_DIR / "home_care_status.sql").read_text(encoding="utf-8")
     assert re.search(rf"\bFROM stg_{warehouse.BESIDE}\b", status)
+
+
+def test_a_frame_is_cut_by_prefecture_as_partition_by_cuts_it():
+    """reference._by_prefecture: each prefecture's rows in the frame's order, as partition_by gives them, whether they
+    come in one run each (a 名簿's sheets: cut as slices) or not (partitioned); a null code is a prefecture of its own."""
+    import polars as pl
+    from annex.reference import _by_prefecture
+
+    def partitioned(df):
+        return {key[0]: part for key, part in df.partition_by("pref_code", as_dict=True).items()}
+    frames = [
+        pl.DataFrame({"pref_code": ["13", "13", "14", "14", "14", "11"], "row": range(6)}),      # one run each
+        pl.DataFrame({"pref_code": [None, None, "13", "14"], "row": range(4)}),                 # nulls first
+        pl.DataFrame({"pref_code": ["13", None, None], "row": range(3)}),                       # nulls last
+        pl.DataFrame({"pref_code": ["13", "14", "13", "14", "14"], "row": range(5)}),           # 13 in two runs
+        pl.DataFrame({"pref_code": ["01"], "row": [0]}),
+    ]
+    for df in frames:
+        got, want = _by_prefecture(df), partitioned(df)
+        assert list(got) == list(want)
+        assert all(got[k].equals(want[k]) for k in want), df
+    assert _by_prefecture(pl.DataFrame(schema={"pref_code": pl.String})) == {}
