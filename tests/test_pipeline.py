@@ -323,3 +323,27 @@ def test_a_frame_is_cut_by_prefecture_as_partition_by_cuts_it():
         assert list(got) == list(want)
         assert all(got[k].equals(want[k]) for k in want), df
     assert _by_prefecture(pl.DataFrame(schema={"pref_code": pl.String})) == {}
+
+
+def test_a_path_relative_to_raw_read_off_the_string_is_what_pathlib_gives():
+    """pipeline._lexically_relative's string path (no parsing) against pathlib's relative_to, on paths that pathlib
+    normalises (doubled or trailing slashes, '.' and '..' parts, names starting with dots) and ones it does not."""
+    from pathlib import Path
+    from annex.pipeline import _lexically_relative
+
+    def by_pathlib(raw, path):
+        pure = Path(path)
+        if ".." not in pure.parts and pure.is_absolute() == raw.is_absolute() and ".." not in raw.parts:
+            try:
+                return str(pure.relative_to(raw))
+            except ValueError:
+                return None
+        return None
+    raws = [Path("/tmp/raw"), Path("raw"), Path("."), Path("/"), Path("/tmp/a b/raw"), Path("../raw")]
+    tails = ["13/reports/報告.xlsx", "x", ".hidden/x.csv", "..x/y", "a..b", "a//b", "a/./b", "a/../b", "a/", ".", "..",
+             "./a", "a/.", "a/..", "", "...", "a/.../b", " a /b "]
+    for raw in raws:
+        for tail in tails:
+            for path in (f"{raw}/{tail}", f"{raw}{tail}", tail, f"/elsewhere/{tail}"):
+                _lexically_relative.cache_clear()
+                assert _lexically_relative(raw, path) == by_pathlib(raw, path), (raw, path)
