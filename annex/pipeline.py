@@ -396,7 +396,7 @@ def _relative(raw: Path, path: str) -> str:
     if lexical is not None:
         return lexical
     try:
-        return str(pure.resolve().relative_to(raw.resolve()))
+        return str(Path(path).resolve().relative_to(raw.resolve()))
     except ValueError:
         return path
 

@@ -29,6 +29,7 @@ TABLE_ORDER = ["notifications", "municipalities", "areas", "facilities", "instit
 # build(): the 1.5 M notifications (first: the longest statement) are inserted by a second connection while this
 # one builds every other table, none of which reads that table (tested: home_care_status reads the staged rows)
 BESIDE = "notifications"
+assert BESIDE in TABLE_ORDER   # build() always starts it
 DB_NAME = "annex.duckdb"
 MEMORY_LIMIT = "400MB"   # for building the file (national: 1.5 M 名簿 rows); readers are not limited
 # the file's storage format: DuckDB's default (v0.10.2, readable by every release since) compresses string columns
@@ -77,10 +78,8 @@ def build(out_dir: Path, staged: dict[str, Staged]) -> Path:
     with _new_file(out_dir, first) as (con, tmp), ThreadPoolExecutor(1) as pool:
         con.execute("SET threads = 1")   # the database's setting: both connections
         side = _prepare(con.cursor())    # a connection of its own: the staged view it reads is made again for it
-        beside = None
+        beside = pool.submit(_build_beside, side, tmp, staged.get(name))
         try:
-            if BESIDE in TABLE_ORDER:
-                beside = pool.submit(_build_beside, side, tmp, staged.get(name))
             _stage_views(con, _stage_dir(tmp), {k: v for k, v in staged.items() if k not in first})
             for table in TABLE_ORDER:
                 if table == BESIDE:
@@ -89,11 +88,9 @@ def build(out_dir: Path, staged: dict[str, Staged]) -> Path:
                     _previous(con, out_dir / DB_NAME)
                 con.execute(_sql(table))
         finally:
-            if beside is not None:
-                beside.exception()   # waits: the connection is not closed under its statement
+            beside.exception()   # waits: the connection is not closed under its statement
             side.close()
-        if beside is not None:
-            beside.result()
+        beside.result()
     return tmp
 
 

@@ -347,3 +347,15 @@ def test_a_path_relative_to_raw_read_off_the_string_is_what_pathlib_gives():
             for path in (f"{raw}/{tail}", f"{raw}{tail}", tail, f"/elsewhere/{tail}"):
                 _lexically_relative.cache_clear()
                 assert _lexically_relative(raw, path) == by_pathlib(raw, path), (raw, path)
+
+
+def test_a_path_not_plainly_under_raw_is_made_relative_through_the_resolved_paths(tmp_path):
+    """pipeline._relative beyond the string path: a path reached through '..' or a symlinked folder is relative to
+    raw once both are resolved; a path outside raw is kept as it is."""
+    from annex.pipeline import _relative
+    raw = tmp_path / "raw"
+    (raw / "13").mkdir(parents=True)
+    (tmp_path / "linked").symlink_to(raw)
+    assert _relative(raw, str(raw / "13" / ".." / "13" / "x.csv")) == "13/x.csv"
+    assert _relative(tmp_path / "linked", str(raw / "13" / "x.csv")) == "13/x.csv"
+    assert _relative(raw, str(tmp_path / "elsewhere" / "x.csv")) == str(tmp_path / "elsewhere" / "x.csv")
