@@ -16,7 +16,11 @@ def prefect_harness():
     # Prefect sets up logging when the flow module first imports it, replacing the root logger's handlers
     # (pytest's capture among them): done here, before a test's capture (caplog) starts
     import flows.refresh  # noqa: F401
-    with prefect_test_harness():
+    from annex.cli import EPHEMERAL_STARTUP_SECONDS
+    # Prefect's default 30 s wait was too short on a fresh, busy CI machine (its temporary server builds its
+    # database first): six flow tests errored with "Timed out while attempting to connect to ephemeral Prefect
+    # API server". The harness waits as long as `annex refresh` does.
+    with prefect_test_harness(server_startup_timeout=EPHEMERAL_STARTUP_SECONDS):
         yield
 
 
